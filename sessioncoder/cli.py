@@ -1,0 +1,348 @@
+"""The ``sessioncoder`` command line.
+
+Bad input ends with one line on stderr and exit code 2 (no traceback unless
+``--debug``); an interrupted run exits 130. Commands from the other areas
+(``models``, ``agree``, ``report``, ``rescore``, ``compare``) live in
+``cli_<area>.py`` modules, each with ``register(app)``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from . import __version__
+from .codebook import available_codebooks, load_codebook, resolve_codebook_path
+from .errors import InputError, SessionCoderError
+
+app = typer.Typer(
+    name="sessioncoder",
+    help="Code recorded probation supervision sessions (STICS / MI) offline.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+codebook_app = typer.Typer(help="List, show and validate codebooks.", no_args_is_help=True)
+app.add_typer(codebook_app, name="codebook")
+
+console = Console()
+err_console = Console(stderr=True)
+
+CodebookOption = Annotated[
+    str, typer.Option("--codebook", "-c", help="Codebook id (see `sessioncoder codebook list`) or YAML path.")
+]
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        console.print(f"sessioncoder {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version_callback, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """sessioncoder: listens to supervision sessions and tells you how skilfully they were run."""
+
+
+# --------------------------------------------------------------------------- code
+
+
+def _audio_options(asr_model, language, diarizer, speakers, pyannote_model, officer, progress=True):
+    from .recording import AudioOptions
+
+    if speakers is not None and speakers != "auto":
+        try:
+            speakers_value: int | str = int(speakers)
+        except ValueError:
+            raise InputError(f"--speakers must be a number or 'auto', got {speakers!r}") from None
+        if speakers_value < 1:
+            raise InputError("--speakers must be at least 1")
+    else:
+        speakers_value = speakers or 2
+    return AudioOptions(
+        asr_model=asr_model,
+        language=None if language in (None, "auto") else language,
+        diarizer=diarizer,
+        speakers=speakers_value,
+        speakers_explicit=speakers is not None,
+        pyannote_model=pyannote_model,
+        officer=officer,
+        progress=progress,
+    )
+
+
+def _summary_table(stem: str, session) -> Table:
+    p = session.profile
+    table = Table(title=f"{stem}: {p.duration_minutes:.1f} min, {p.utterances} utterances", title_justify="left")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_column("rating / detail")
+    talk = ", ".join(
+        f"{t.role} {(t.share_time if p.talk_time.basis == 'time' else t.share_words) or 0:.0%}"
+        for t in p.talk_time.roles
+    )
+    table.add_row("talk share", p.talk_time.basis, talk)
+    for s in p.miti.scores[:5]:
+        table.add_row(s.name, s.display, s.rating if s.rating != "n/a" else "")
+    for area in p.skill_areas:
+        table.add_row(area.name, f"{area.score:.0%}", f"{area.count} uses; {', '.join(area.skills_used) or '—'}")
+    present = [s.name for s in p.structure if s.present]
+    table.add_row("structure", f"{len(present)}/{len(p.structure)}", ", ".join(present) or "—")
+    table.add_row(
+        "content",
+        f"{p.content.share_criminogenic:.0%}",
+        f"criminogenic vs {p.content.share_conditions:.0%} conditions; pro-criminal attitudes "
+        + ("discussed" if p.content.procriminal_discussed else "not discussed"),
+    )
+    table.add_row("missed opportunities", str(len(p.missed_opportunities)), "")
+    return table
+
+
+@app.command()
+def code(
+    inputs: Annotated[list[Path], typer.Argument(help="Recordings (wav, mp3, m4a, flac, ogg) or transcripts (txt, vtt, csv, json).")],
+    out_dir: Annotated[Path, typer.Option("--out-dir", "-o", help="Where to write the outputs.")] = Path("out"),
+    codebook: CodebookOption = "stics",
+    formats: Annotated[str, typer.Option("--format", help="Comma-separated: json,md,csv,html.")] = "json,md,csv,html",
+    redact: Annotated[bool, typer.Option("--redact", help="Redact names, places, phone numbers, dates of birth and addresses in md/csv/html.")] = False,
+    embed_audio: Annotated[bool, typer.Option("--embed-audio", help="Embed the recording in the HTML report.")] = False,
+    no_model: Annotated[bool, typer.Option("--no-model", help="Rules only: do not use the trained MI model.")] = False,
+    officer: Annotated[str | None, typer.Option("--officer", help="Speaker id that is the officer (overrides inference).")] = None,
+    asr_model: Annotated[str, typer.Option("--asr-model", help="tiny.en, base, or a CTranslate2 Whisper directory.")] = "base",
+    language: Annotated[str, typer.Option("--language", help="Spoken language code, or 'auto'.")] = "en",
+    diarizer: Annotated[str, typer.Option("--diarizer", help="auto, embedded, channels or pyannote.")] = "auto",
+    speakers: Annotated[str | None, typer.Option("--speakers", help="Number of speakers, or 'auto' (default 2).")] = None,
+    pyannote_model: Annotated[Path | None, typer.Option("--pyannote-model", help="Local pyannote.audio pipeline directory.")] = None,
+) -> None:
+    """Code sessions: writes DIR/<stem>.session.json, <stem>.md, <stem>.utterances.csv and <stem>.html."""
+    from .batch import session_stem, unique_stems
+    from .pipeline import AUDIO_SUFFIXES, code_transcript, read_input
+    from .report import write_outputs
+
+    fmt_list = _parse_formats(formats)
+    book = load_codebook(codebook)
+    failures = 0
+    stems = unique_stems(inputs)
+    for path in inputs:
+        stem = stems.get(path, session_stem(path))
+        started = time.perf_counter()
+        try:
+            audio_options = None
+            if path.suffix.lower() in AUDIO_SUFFIXES:
+                audio_options = _audio_options(asr_model, language, diarizer, speakers, pyannote_model, officer)
+            transcript = read_input(path, audio_options, cache_path=out_dir / f"{stem}.transcript.json", officer=officer)
+            session = code_transcript(transcript, book, use_model=not no_model)
+            written = write_outputs(session, book, out_dir, stem, fmt_list, redact=redact, embed_audio=embed_audio)
+        except SessionCoderError as exc:
+            if len(inputs) == 1:
+                raise
+            failures += 1
+            err_console.print(f"[red]sessioncoder: error:[/red] {exc}", highlight=False, soft_wrap=True)
+            continue
+        elapsed = time.perf_counter() - started
+        console.print(_summary_table(stem, session))
+        for warning in session.warnings:
+            err_console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
+        audio_seconds = transcript.timings.get("audio_seconds")
+        if audio_seconds:
+            console.print(f"real-time factor {elapsed / audio_seconds:.2f} ({elapsed:.1f} s for {audio_seconds:.1f} s of audio)")
+        console.print("wrote " + ", ".join(str(p) for p in written), highlight=False, soft_wrap=True)
+    if failures:
+        raise typer.Exit(2)
+
+
+def _parse_formats(formats: str) -> list[str]:
+    from .report import ALL_FORMATS
+
+    chosen = [f.strip().lower() for f in formats.split(",") if f.strip()]
+    unknown = [f for f in chosen if f not in ALL_FORMATS]
+    if unknown or not chosen:
+        raise InputError(f"--format: unknown format(s) {', '.join(unknown) or '(none)'} (use {', '.join(ALL_FORMATS)})")
+    if "json" not in chosen:
+        chosen.insert(0, "json")  # the session JSON is the artefact every other step starts from
+    return chosen
+
+
+# --------------------------------------------------------------------------- batch
+
+
+@app.command()
+def batch(
+    inputs: Annotated[list[Path], typer.Argument(help="Folders and/or files to code.")],
+    out_dir: Annotated[Path, typer.Option("--out-dir", "-o", help="Where to write outputs and summary.csv.")] = Path("out"),
+    codebook: CodebookOption = "stics",
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Parallel worker processes.")] = 1,
+    force: Annotated[bool, typer.Option("--force", help="Re-code sessions even if already coded.")] = False,
+    no_model: Annotated[bool, typer.Option("--no-model", help="Rules only: do not use the trained MI model.")] = False,
+    asr_model: Annotated[str, typer.Option("--asr-model", help="For recordings: tiny.en, base, or a directory.")] = "base",
+    formats: Annotated[str, typer.Option("--format", help="Comma-separated: json,md,csv,html.")] = "json,md,csv,html",
+) -> None:
+    """Code many sessions with a progress bar; resumes, writes DIR/summary.csv, lists failures at the end."""
+    from .batch import BatchJob, collect_inputs, run_batch, unique_stems, write_summary
+
+    for item in inputs:
+        if not item.exists():
+            raise InputError(f"{item}: file or folder not found")
+    book_path = str(resolve_codebook_path(codebook))
+    load_codebook(book_path)  # a malformed codebook fails once, up front, not once per session
+    paths = collect_inputs(inputs, out_dir)
+    if not paths:
+        raise InputError(f"no sessions found in {', '.join(map(str, inputs))} (supported: txt, vtt, csv, json and audio)")
+    stems = unique_stems(paths)
+    settings = {"use_model": not no_model, "audio": {"asr_model": asr_model}, "formats": _parse_formats(formats)}
+    batch_jobs = [BatchJob(path=p, stem=stems[p], out_dir=out_dir, codebook=book_path, settings=settings) for p in paths]
+    results = []
+    with Progress(
+        TextColumn("[bold]coding"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.description}"),
+        console=err_console,
+    ) as progress:
+        task = progress.add_task("", total=len(batch_jobs))
+
+        def advance(result) -> None:
+            progress.update(task, advance=1, description=f"{result.stem}: {result.status}")
+
+        try:
+            results = run_batch(batch_jobs, workers=jobs, force=force, progress=advance)
+        except KeyboardInterrupt:
+            results = list(run_batch.partial)  # type: ignore[attr-defined]
+            write_summary(out_dir, results)
+            err_console.print(
+                f"interrupted: {sum(r.status != 'failed' for r in results)} of {len(batch_jobs)} sessions are saved; "
+                "run the same command again to resume"
+            )
+            raise typer.Exit(130) from None
+    summary = write_summary(out_dir, results)
+    coded = sum(r.status == "coded" for r in results)
+    skipped = sum(r.status == "skipped" for r in results)
+    failed = [r for r in results if r.status == "failed"]
+    console.print(f"coded {coded}, skipped {skipped} (already coded), failed {len(failed)}; summary: {summary}")
+    if failed:
+        err_console.print(f"[red]{len(failed)} session(s) failed:[/red]")
+        for r in failed:
+            err_console.print(f"  {r.error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
+
+
+# --------------------------------------------------------------------------- codebooks
+
+
+@codebook_app.command("list")
+def codebook_list() -> None:
+    """The codebooks shipped with sessioncoder."""
+    table = Table("id", "version", "codes", "name")
+    for book_id in available_codebooks():
+        book = load_codebook(book_id)
+        table.add_row(book.id, book.version, str(len(book.codes)), book.name)
+    console.print(table)
+
+
+@codebook_app.command("show")
+def codebook_show(
+    book_id: Annotated[str, typer.Argument(help="Codebook id or path.")] = "stics",
+    code_id: Annotated[str | None, typer.Argument(help="Show one code in full.")] = None,
+) -> None:
+    """A codebook's codes by group, or one code's definition, examples and rules."""
+    book = load_codebook(book_id)
+    if code_id:
+        spec = book.code(code_id)
+        console.print(f"[bold]{spec.id}[/bold] — {spec.name} ({spec.group}, {spec.applies_to})")
+        console.print(spec.definition)
+        for ex in spec.examples:
+            console.print(f"  + {ex.text}")
+        for ex in spec.counter_examples:
+            console.print(f"  − {ex.text}")
+        console.print(f"rules: {', '.join(r.id for r in spec.rules) or '—'}; STICS area: {spec.stics_area or '—'}; MITI: {spec.miti or '—'}")
+        return
+    console.print(f"[bold]{book.id}[/bold] {book.version}: {book.name}")
+    for group_id, group in book.groups.items():
+        table = Table(title=group.name, title_justify="left")
+        table.add_column("id")
+        table.add_column("applies to")
+        table.add_column("definition")
+        for spec in book.codes_in_group(group_id):
+            table.add_row(spec.id, spec.applies_to, spec.definition)
+        console.print(table)
+
+
+@codebook_app.command("validate")
+def codebook_validate(path: Annotated[Path, typer.Argument(help="Codebook YAML to check.")]) -> None:
+    """Check a codebook file; errors name the file, line and field."""
+    book = load_codebook(path if path.suffix in {".yaml", ".yml"} or path.exists() else str(path))
+    rules = sum(len(c.rules) for c in book.codes.values())
+    console.print(f"{path}: ok — codebook {book.id} {book.version}, {len(book.codes)} codes, {rules} rules")
+
+
+# --------------------------------------------------------------------------- other areas' commands
+
+_AREA_MODULES = ("cli_audio", "cli_agree", "cli_report")
+
+
+def _register_areas() -> None:
+    for name in _AREA_MODULES:
+        try:
+            module = importlib.import_module(f"sessioncoder.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"sessioncoder.{name}":
+                continue
+            raise
+        module.register(app)
+
+
+_register_areas()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the app, turning input errors into one line and exit code 2."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args or os.environ.get("SESSIONCODER_DEBUG") == "1"
+    args = [a for a in args if a != "--debug"]
+    try:
+        app(args=args, prog_name="sessioncoder", standalone_mode=False)
+    except SessionCoderError as exc:
+        if debug:
+            raise
+        err_console.print(f"sessioncoder: error: {exc}", highlight=False, soft_wrap=True, markup=False)
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.exceptions.Abort:
+        err_console.print("sessioncoder: interrupted")
+        return 130
+    except KeyboardInterrupt:
+        err_console.print("sessioncoder: interrupted")
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except Exception as exc:
+        if debug:
+            raise
+        err_console.print(
+            f"sessioncoder: internal error: {exc.__class__.__name__}: {exc} (run with --debug for the traceback)",
+            highlight=False, soft_wrap=True, markup=False,
+        )  # fmt: skip
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

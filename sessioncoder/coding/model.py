@@ -1,0 +1,445 @@
+"""The trained MI coder: practitioner micro-skills and client talk type from context.
+
+Trained on AnnoMI by ``scripts/train_mi_model.py`` (see ``models/mi/MODEL_CARD.md``).
+Every utterance is embedded once by all-MiniLM-L6-v2 *in its context* (the
+previous utterances are the first segment, the utterance the second, and only
+its own tokens are pooled; see :mod:`sessioncoder.encoder`). Each utterance's
+feature vector joins that embedding with those of the previous two utterances
+and of the other speaker's last turn, their roles, how much the utterance
+echoes the other speaker's last words (reflections do) and surface cues
+(question marks, wh-words, permission phrases). Two small heads score it: a
+practitioner head (8 classes) on officer utterances and a client head
+(change/neutral/sustain) on client utterances. Heads are a numpy MLP (or
+softmax regression) stored as ``.npz`` weights plus JSON config, with a
+temperature fitted on the dev transcripts so the probabilities are calibrated.
+
+Role ``unknown`` utterances get no MI code: a practitioner code on a client's
+words (or the reverse) is worse than a missing one, and the role assignment
+upstream labels almost every utterance.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ModelError
+from ..schema import CodeAssignment, ModelInfo, Utterance
+
+MODEL_NAME = "sessioncoder-mi"
+FEATURE_VERSION = 1
+
+# Practitioner head classes (AnnoMI main behaviour x subtype) and the code each one gives.
+THERAPIST_CLASSES: tuple[str, ...] = (
+    "other",
+    "question.open",
+    "question.closed",
+    "reflection.simple",
+    "reflection.complex",
+    "input.information",
+    "input.advice",
+    "input.negotiation",  # AnnoMI negotiation/options: suggestions framed as the client's choice
+)
+CLIENT_CLASSES: tuple[str, ...] = ("neutral", "change", "sustain")
+
+THERAPIST_CLASS_CODE: dict[str, str | None] = {
+    "other": None,
+    "question.open": "mi.open_question",
+    "question.closed": "mi.closed_question",
+    "reflection.simple": "mi.simple_reflection",
+    "reflection.complex": "mi.complex_reflection",
+    "input.information": "mi.giving_information",
+    "input.advice": "mi.persuade",  # or mi.advice_with_permission when permission was asked
+    "input.negotiation": "mi.advice_with_permission",
+}
+CLIENT_CLASS_CODE: dict[str, str | None] = {
+    "neutral": None,
+    "change": "client.change_talk",
+    "sustain": "client.sustain_talk",
+}
+PRACTITIONER_CODES = frozenset(
+    {
+        "mi.open_question",
+        "mi.closed_question",
+        "mi.simple_reflection",
+        "mi.complex_reflection",
+        "mi.giving_information",
+        "mi.persuade",
+        "mi.advice_with_permission",
+    }
+)
+CLIENT_CODES = frozenset({"client.change_talk", "client.sustain_talk"})
+OWNED_CODES = PRACTITIONER_CODES | CLIENT_CODES
+
+# Asking or having asked permission turns advice into MI-adherent advice.
+PERMISSION_RE = re.compile(
+    r"\b(would it be (ok|okay|alright|all right)|is it (ok|okay|alright|all right) (if|with you)|"
+    r"(can|could|may) i (share|tell|offer|give|suggest|make a suggestion|mention)|"
+    r"if you('d| would)? like|would you like (me to|to hear|some)|do you mind if|"
+    r"would you be (interested|open|willing)|mind if i|up to you|your (choice|call|decision))\b",
+    re.IGNORECASE,
+)
+_WH_RE = re.compile(r"^(?:\W*(?:so|and|okay|ok|well|um|uh|now|but|yeah|right|alright)\W+)*(what|how|why|when|where|who|which|tell me|describe)\b", re.I)
+_AUX_RE = re.compile(
+    r"^(?:\W*(?:so|and|okay|ok|well|um|uh|now|but|yeah|right|alright)\W+)*"
+    r"(do|does|did|are|is|was|were|can|could|would|will|have|has|had|should|may|might|any|anything)\b",
+    re.I,
+)
+_REFLECT_RE = re.compile(
+    r"\b(sounds like|it sounds|you feel|you're feeling|you are feeling|so you|you've been|"
+    r"you're saying|you are saying|you want|you'd like|you don't want|part of you|on one hand|"
+    r"on the other hand|it seems|seems like|you're worried|you're not sure)\b",
+    re.I,
+)
+_WORD_RE = re.compile(r"[a-z']+")
+_STOP = frozenset(
+    "a an the and or but so to of in on at for with is are was were be been it that this i you he she we they "
+    "me my your um uh yeah okay ok like just do don't not know really mean well oh right".split()
+)
+
+HAND_FEATURES = (
+    "has_q",
+    "ends_q",
+    "wh_start",
+    "aux_start",
+    "reflect_stem",
+    "permission",
+    "log_words",
+    "you_rate",
+    "i_rate",
+    "echo_other",
+    "position",
+    "prev_permission",
+)
+
+
+def _words(text: str) -> list[str]:
+    return _WORD_RE.findall(text.lower())
+
+
+def _content(words: list[str]) -> set[str]:
+    return {w for w in words if w not in _STOP and len(w) > 2}
+
+
+def last_other_index(roles: list[str]) -> list[int]:
+    """For each utterance, the index of the last earlier utterance by a different known role (-1 if none)."""
+    out: list[int] = []
+    last: dict[str, int] = {}
+    for i, role in enumerate(roles):
+        others = [j for r, j in last.items() if r != role and r != "unknown"]
+        out.append(max(others) if others else -1)
+        last[role] = i
+    return out
+
+
+def hand_features(texts: list[str], roles: list[str]) -> np.ndarray:
+    """Surface and context cues per utterance (see HAND_FEATURES)."""
+    n = len(texts)
+    other = last_other_index(roles)
+    words = [_words(t) for t in texts]
+    content = [_content(w) for w in words]
+    permission = [bool(PERMISSION_RE.search(t)) for t in texts]
+    rows = np.zeros((n, len(HAND_FEATURES)), dtype=np.float32)
+    for i, text in enumerate(texts):
+        w = words[i]
+        nw = max(len(w), 1)
+        j = other[i]
+        echo = len(content[i] & content[j]) / max(len(content[i]), 1) if j >= 0 else 0.0
+        # permission asked by the same speaker in the previous two turns of that speaker
+        prev_same = [k for k in range(i - 1, max(-1, i - 4), -1) if roles[k] == roles[i]][:2]
+        rows[i] = (
+            "?" in text,
+            text.rstrip().rstrip("-").rstrip().endswith("?"),
+            bool(_WH_RE.search(text)),
+            bool(_AUX_RE.search(text)),
+            bool(_REFLECT_RE.search(text)),
+            permission[i],
+            np.log1p(len(w)) / 5.0,
+            sum(x in ("you", "your", "you're", "yourself") for x in w) / nw,
+            sum(x in ("i", "me", "my", "i'm", "myself") for x in w) / nw,
+            echo,
+            i / max(n - 1, 1),
+            any(permission[k] for k in prev_same),
+        )
+    return rows
+
+
+_ROLE_ONEHOT = {"officer": (1.0, 0.0), "client": (0.0, 1.0)}
+
+
+def context_features(
+    emb: np.ndarray, roles: list[str], hand: np.ndarray, n_prev: int = 2, n_next: int = 1
+) -> np.ndarray:
+    """Join the utterance's embedding with its neighbours' (``n_prev`` before, ``n_next`` after) and the other speaker's last.
+
+    The coder sees the whole session, so the turn after counts too: a client's
+    "Yeah, exactly" follows a reflection, a long answer follows an open question.
+    ``emb`` holds one row per utterance of a single transcript, in order.
+    """
+    n, dim = emb.shape
+    other = last_other_index(roles)
+    role_arr = np.array([_ROLE_ONEHOT.get(r, (0.0, 0.0)) for r in roles], dtype=np.float32)
+    hand_pad = np.vstack([np.zeros((n_prev, hand.shape[1]), np.float32), hand, np.zeros((n_next, hand.shape[1]), np.float32)])
+    emb_pad = np.vstack([np.zeros((n_prev, dim), emb.dtype), emb, np.zeros((n_next, dim), emb.dtype)])
+    role_pad = np.vstack([np.zeros((n_prev, 2), np.float32), role_arr, np.zeros((n_next, 2), np.float32)])
+    parts = [emb, role_arr, hand]
+    sims = []
+    for k in [*range(-n_prev, 0), *range(1, n_next + 1)]:
+        rows = slice(n_prev + k, n_prev + k + n)
+        parts.extend([emb_pad[rows], role_pad[rows], hand_pad[rows][:, :7]])  # neighbour's surface cues too
+        sims.append((emb * emb_pad[rows]).sum(axis=1, keepdims=True))
+    other_emb = np.where(np.array(other)[:, None] >= 0, emb[np.maximum(other, 0)], 0.0)
+    parts.append(other_emb)
+    sims.append((emb * other_emb).sum(axis=1, keepdims=True))
+    parts.extend(sims)
+    return np.hstack(parts).astype(np.float32)
+
+
+def context_strings(texts: list[str], max_prev: int = 1) -> list[str]:
+    """The text each utterance is encoded after: its previous ``max_prev`` utterances."""
+    return [" ".join(texts[max(0, i - max_prev) : i]) for i in range(len(texts))]
+
+
+# --------------------------------------------------------------------------- heads
+
+
+@dataclass
+class Head:
+    """Standardise, then an MLP (ReLU hidden layers) or softmax regression, then temperature."""
+
+    classes: tuple[str, ...]
+    mean: np.ndarray
+    scale: np.ndarray
+    weights: list[np.ndarray]
+    biases: list[np.ndarray]
+    temperature: float = 1.0
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        h = (x - self.mean) / self.scale
+        for k, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            h = h @ w + b
+            if k < len(self.weights) - 1:
+                h = np.maximum(h, 0.0)
+        return h
+
+    def proba(self, x: np.ndarray) -> np.ndarray:
+        z = self.logits(x) / self.temperature
+        z = z - z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+
+    def to_arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        arrays = {f"{prefix}_mean": self.mean, f"{prefix}_scale": self.scale}
+        for k, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            arrays[f"{prefix}_w{k}"] = w.astype(np.float32)
+            arrays[f"{prefix}_b{k}"] = b.astype(np.float32)
+        return arrays
+
+    @classmethod
+    def from_arrays(cls, arrays: Any, prefix: str, classes: tuple[str, ...], temperature: float) -> Head:
+        weights, biases = [], []
+        k = 0
+        while f"{prefix}_w{k}" in arrays:
+            weights.append(np.asarray(arrays[f"{prefix}_w{k}"], dtype=np.float32))
+            biases.append(np.asarray(arrays[f"{prefix}_b{k}"], dtype=np.float32))
+            k += 1
+        if not weights:
+            raise ModelError(f"model weights for head {prefix!r} missing")
+        return cls(
+            classes=classes,
+            mean=np.asarray(arrays[f"{prefix}_mean"], dtype=np.float32),
+            scale=np.asarray(arrays[f"{prefix}_scale"], dtype=np.float32),
+            weights=weights,
+            biases=biases,
+            temperature=float(temperature),
+        )
+
+
+def therapist_group(label: str) -> str:
+    """AnnoMI main_therapist_behaviour of a practitioner class."""
+    return {"question": "question", "reflection": "reflection", "input": "therapist_input"}.get(
+        label.split(".")[0], "other"
+    )
+
+
+MAIN_GROUPS: tuple[str, ...] = ("reflection", "question", "therapist_input", "other")
+
+
+def group_proba(proba: np.ndarray, classes: tuple[str, ...]) -> np.ndarray:
+    """Sum class probabilities into the 4 AnnoMI main behaviours (order MAIN_GROUPS)."""
+    out = np.zeros((proba.shape[0], len(MAIN_GROUPS)), dtype=proba.dtype)
+    for k, label in enumerate(classes):
+        out[:, MAIN_GROUPS.index(therapist_group(label))] += proba[:, k]
+    return out
+
+
+def decide_therapist(proba: np.ndarray, classes: tuple[str, ...]) -> list[tuple[str, float]]:
+    """Pick the main behaviour by summed probability, then its most likely subtype.
+
+    Returns (class, confidence) per row; confidence is the subtype's probability.
+    """
+    groups = group_proba(proba, classes)
+    out = []
+    for i in range(proba.shape[0]):
+        g = MAIN_GROUPS[int(groups[i].argmax())]
+        members = [k for k, c in enumerate(classes) if therapist_group(c) == g]
+        best = max(members, key=lambda k: proba[i, k])
+        out.append((classes[best], float(proba[i, best])))
+    return out
+
+
+# --------------------------------------------------------------------------- coder
+
+
+def default_model_dir() -> Path:
+    """The shipped ``models/mi/`` next to the package (editable install or source tree)."""
+    return Path(__file__).resolve().parents[2] / "models" / "mi"
+
+
+class MIModelCoder:
+    """Codes MI practitioner micro-skills and client change/sustain talk with the trained heads."""
+
+    name = MODEL_NAME
+    owned_codes: frozenset[str] = OWNED_CODES
+
+    def __init__(self, model_dir: Path, config: dict[str, Any], therapist: Head, client: Head) -> None:
+        self.model_dir = model_dir
+        self.config = config
+        self.therapist = therapist
+        self.client = client
+        self.version = str(config.get("version", "0"))
+        self.n_prev = int(config["features"]["n_prev"])
+        self.n_next = int(config["features"]["n_next"])
+        self.context_prev = int(config["features"]["context_prev"])
+        self.max_length = int(config["features"]["max_length"])
+        self._encoder = None
+
+    @property
+    def encoder(self):
+        if self._encoder is None:
+            from ..encoder import get_encoder
+
+            self._encoder = get_encoder(max_length=self.max_length)
+        return self._encoder
+
+    # -- features shared with training
+    def features(self, texts: list[str], roles: list[str], emb: np.ndarray | None = None) -> np.ndarray:
+        if emb is None:
+            emb = self.encoder.encode_in_context(context_strings(texts, self.context_prev), texts)
+        return context_features(emb, roles, hand_features(texts, roles), self.n_prev, self.n_next)
+
+    def predict(self, texts: list[str], roles: list[str], emb: np.ndarray | None = None) -> list[tuple[str, float]]:
+        """(class, probability) per utterance: a practitioner class for officer, client class for client.
+
+        Unknown-role utterances get ``("", 0.0)``.
+        """
+        out: list[tuple[str, float]] = [("", 0.0)] * len(texts)
+        if not texts:
+            return out
+        x = self.features(texts, roles, emb)
+        officer = [i for i, r in enumerate(roles) if r == "officer"]
+        client = [i for i, r in enumerate(roles) if r == "client"]
+        if officer:
+            proba = self.therapist.proba(x[officer])
+            for i, decided in zip(officer, decide_therapist(proba, self.therapist.classes), strict=True):
+                out[i] = decided
+        if client:
+            proba = self.client.proba(x[client])
+            for i, row in zip(client, proba, strict=True):
+                k = int(row.argmax())
+                out[i] = (self.client.classes[k], float(row[k]))
+        return out
+
+    def code(self, utterances: list[Utterance]) -> list[list[CodeAssignment]]:
+        texts = [u.text for u in utterances]
+        roles = [u.role for u in utterances]
+        result: list[list[CodeAssignment]] = [[] for _ in utterances]
+        permission_near = hand_features(texts, roles)[:, [HAND_FEATURES.index("permission"), HAND_FEATURES.index("prev_permission")]]
+        for i, (label, confidence) in enumerate(self.predict(texts, roles)):
+            if not label:
+                continue
+            code = (THERAPIST_CLASS_CODE if roles[i] == "officer" else CLIENT_CLASS_CODE).get(label)
+            if code is None:
+                continue
+            evidence = None
+            if label == "input.advice" and permission_near[i].any():
+                code = "mi.advice_with_permission"
+                match = PERMISSION_RE.search(texts[i])
+                evidence = match.group(0) if match else "permission asked in a previous turn"
+            result[i].append(
+                CodeAssignment(
+                    code=code,
+                    confidence=round(min(max(confidence, 0.0), 1.0), 4),
+                    source="model",
+                    rule=self.name,
+                    evidence=evidence,
+                )
+            )
+        return result
+
+    def model_info(self) -> list[ModelInfo]:
+        weights = self.model_dir / "heads.npz"
+        return [
+            ModelInfo(
+                task="mi-classifier",
+                name=f"{self.name}-{self.version}",
+                version=self.version,
+                path=str(weights),
+                sha256=self.config.get("weights_sha256"),
+                licence=self.config.get("licence"),
+            ),
+            ModelInfo(
+                task="sentence-encoder",
+                name=self.config["features"]["encoder"],
+                version=self.config["features"].get("encoder_version"),
+                path=str(self.encoder.onnx_path) if self._encoder is not None else None,
+                licence="Apache-2.0",
+            ),
+        ]
+
+
+_coder_lock = threading.Lock()
+_coders: dict[Path, MIModelCoder] = {}
+
+
+def load_mi_coder(path: Path | None = None) -> MIModelCoder:
+    """Load the MI coder from ``path`` (default: the shipped ``models/mi/``), once per process.
+
+    Raises ModelError with one line when the model files are missing or do not match.
+    """
+    model_dir = Path(path) if path is not None else default_model_dir()
+    model_dir = model_dir.resolve()
+    with _coder_lock:
+        if model_dir in _coders:
+            return _coders[model_dir]
+        config_path = model_dir / "config.json"
+        weights_path = model_dir / "heads.npz"
+        if not config_path.is_file() or not weights_path.is_file():
+            raise ModelError(f"MI model not found in {model_dir} (need config.json and heads.npz)")
+        try:
+            config = json.loads(config_path.read_text(encoding="utf-8"))
+            if int(config.get("feature_version", -1)) != FEATURE_VERSION:
+                raise ModelError(
+                    f"MI model {config_path} has feature version {config.get('feature_version')}, "
+                    f"this sessioncoder needs {FEATURE_VERSION}"
+                )
+            with np.load(weights_path, allow_pickle=False) as arrays:
+                therapist = Head.from_arrays(
+                    arrays, "therapist", tuple(config["therapist"]["classes"]), config["therapist"]["temperature"]
+                )
+                client = Head.from_arrays(
+                    arrays, "client", tuple(config["client"]["classes"]), config["client"]["temperature"]
+                )
+        except ModelError:
+            raise
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ModelError(f"cannot load MI model from {model_dir}: {exc}") from exc
+        coder = MIModelCoder(model_dir, config, therapist, client)
+        _coders[model_dir] = coder
+        return coder

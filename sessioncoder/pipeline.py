@@ -1,0 +1,111 @@
+"""The stages end to end: input file -> Transcript -> CodedSession (with its Profile).
+
+Each function takes a saved artefact and returns the next, so any stage can
+be re-run alone: re-coding with a revised codebook starts from a transcript
+(or a cached ``.transcript.json``) and never re-transcribes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .codebook import Codebook, load_codebook
+from .coding import Coder, code_utterances, default_coders
+from .errors import InputError
+from .profile import compute_profile
+from .schema import CodedSession, Transcript
+from .transcripts import TRANSCRIPT_SUFFIXES, read_transcript
+
+if TYPE_CHECKING:
+    from .recording import AudioOptions
+
+AUDIO_SUFFIXES = frozenset({".wav", ".mp3", ".m4a", ".flac", ".ogg", ".opus", ".webm"})
+
+
+def input_kind(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in AUDIO_SUFFIXES:
+        return "audio"
+    if suffix in TRANSCRIPT_SUFFIXES:
+        return "transcript"
+    raise InputError(
+        f"{path}: unsupported input type {suffix or '(none)'} "
+        f"(audio: {', '.join(sorted(AUDIO_SUFFIXES))}; transcripts: {', '.join(sorted(TRANSCRIPT_SUFFIXES))})"
+    )
+
+
+def read_input(
+    path: str | Path,
+    audio_options: AudioOptions | None = None,
+    cache_path: Path | None = None,
+    officer: str | None = None,
+) -> Transcript:
+    """A transcript from any supported input: a transcript file, or a recording (transcribed and diarised)."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    if input_kind(path) == "audio":
+        from .recording import AudioOptions, transcribe_recording
+
+        options = audio_options or AudioOptions()
+        if officer is not None:
+            options.officer = officer
+        return transcribe_recording(path, options, cache_path=cache_path)
+    transcript = read_transcript(path)
+    if officer is not None:
+        from .roles import assign_roles
+
+        transcript = assign_roles(transcript, officer=officer)
+    return transcript
+
+
+def code_transcript(
+    transcript: Transcript,
+    codebook: Codebook | None = None,
+    coders: list[Coder] | None = None,
+    use_model: bool = True,
+) -> CodedSession:
+    """Code every utterance and compute the profile.
+
+    >>> from sessioncoder.schema import SourceInfo, Utterance
+    >>> t = Transcript(source=SourceInfo(path="x.txt", sha256="0", kind="transcript", format="txt"),
+    ...     utterances=[Utterance(index=0, speaker="PO", role="officer", text="How have things been since last week?"),
+    ...                 Utterance(index=1, speaker="SU", role="client", text="I've cut down on the drinking.")])
+    >>> s = code_transcript(t, use_model=False)
+    >>> s.utterances[0].code_ids
+    ['structuring.check_in', 'mi.open_question']
+    """
+    codebook = codebook or load_codebook()
+    warnings: list[str] = []
+    if coders is None:
+        coders, warnings = default_coders(codebook, use_model=use_model)
+    utterances = [u.model_copy(deep=True) for u in transcript.utterances]
+    for u in utterances:
+        u.codes = []
+    for u, assignments in zip(utterances, code_utterances(utterances, codebook, coders), strict=True):
+        u.codes = assignments
+    if any(u.role == "unknown" for u in utterances):
+        warnings.append("some speakers have no role: their codes are given at reduced confidence for review")
+    session = CodedSession(
+        source=transcript.source,
+        transcript_key=transcript.cache_key,
+        duration=transcript.duration,
+        speakers=transcript.speakers,
+        codebooks=[codebook.ref()],
+        models=[*transcript.models, *(m for c in coders for m in c.model_info())],
+        utterances=utterances,
+        warnings=[*transcript.warnings, *warnings],
+        settings={"coders": [c.name for c in coders], **transcript.settings},
+    )
+    session.profile = compute_profile(session, codebook)
+    return session
+
+
+def code_recording(
+    path: str | Path,
+    codebook: Codebook | None = None,
+    audio_options: AudioOptions | None = None,
+    cache_path: Path | None = None,
+) -> CodedSession:
+    return code_transcript(read_input(path, audio_options, cache_path), codebook)

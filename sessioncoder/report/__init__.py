@@ -1,0 +1,69 @@
+"""Writing a coded session's outputs: JSON, markdown summary, utterance CSV and the HTML report."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..codebook import Codebook
+from ..fileio import write_text_atomic
+from ..schema import CodedSession
+from .markdown import render_markdown
+from .tables import utterances_csv
+
+ALL_FORMATS = ("json", "md", "csv", "html")
+
+
+def output_paths(out_dir: Path, stem: str) -> dict[str, Path]:
+    return {
+        "json": out_dir / f"{stem}.session.json",
+        "md": out_dir / f"{stem}.md",
+        "csv": out_dir / f"{stem}.utterances.csv",
+        "html": out_dir / f"{stem}.html",
+    }
+
+
+def write_outputs(
+    session: CodedSession,
+    codebook: Codebook,
+    out_dir: Path,
+    stem: str,
+    formats: tuple[str, ...] | list[str] = ALL_FORMATS,
+    redact: bool = False,
+    embed_audio: bool = False,
+) -> list[Path]:
+    """Render every format first, then write each atomically, so a failure leaves no partial set.
+
+    The session JSON is the data itself and is never redacted; ``redact``
+    applies to the human formats (markdown, CSV, HTML).
+    """
+    paths = output_paths(out_dir, stem)
+    shown = session
+    if redact and any(f in formats for f in ("md", "csv", "html")):
+        from ..redact import Redactor
+
+        shown = Redactor().redact_session(session)
+    rendered: dict[str, str] = {}
+    if "json" in formats:
+        rendered["json"] = session.model_dump_json(indent=2) + "\n"
+    if "md" in formats:
+        rendered["md"] = render_markdown(shown, codebook, title=stem)
+    if "csv" in formats:
+        rendered["csv"] = utterances_csv(shown)
+    if "html" in formats:
+        from .html import render_html
+
+        audio = Path(session.source.path)
+        audio_href = None
+        embed_path = None
+        if session.source.kind == "audio" and audio.exists():
+            if embed_audio:
+                embed_path = audio
+            else:
+                audio_href = os.path.relpath(audio.resolve(), out_dir.resolve())
+        rendered["html"] = render_html(shown, codebook, audio_href=audio_href, embed_audio_path=embed_path)
+    written = []
+    for fmt, text in rendered.items():
+        write_text_atomic(paths[fmt], text)
+        written.append(paths[fmt])
+    return written

@@ -1,0 +1,169 @@
+"""The HTML feedback report: its numbers match the profile, it is self-contained and escapes everything."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pytest
+from test_report_sample import CLIENT_NAME, make_codebook, make_session, write_wav
+
+from sessioncoder.report.html import (
+    NON_ADHERENT,
+    esc,
+    fmt_time,
+    low_confidence_threshold,
+    miti_bars,
+    needs_review,
+    render_html,
+    select_development,
+    select_strengths,
+)
+from sessioncoder.schema import CodeAssignment
+
+
+@pytest.fixture(scope="module")
+def codebook():
+    return make_codebook()
+
+
+@pytest.fixture(scope="module")
+def session():
+    return make_session()
+
+
+@pytest.fixture(scope="module")
+def page(session, codebook):
+    return render_html(session, codebook)
+
+
+def _svg_with_label(page: str, label: str) -> str:
+    match = re.search(r'<svg[^>]*aria-label="' + re.escape(esc(label)) + r'".*?</svg>', page, re.S)
+    assert match, f"no chart labelled {label!r}"
+    return match.group(0)
+
+
+def test_miti_scores_shown_equal_the_profile(page, session):
+    miti = session.profile.miti
+    rq = next(s for s in miti.scores if s.id.startswith("rq"))
+    assert rq.value is not None
+    # The R:Q chart shows the profile's value and draws its bar to scale, with both threshold markers.
+    bars, scales = miti_bars(session.profile)
+    bar, scale = next((b, s) for b, s in zip(bars, scales) if b.label == rq.name)
+    svg = _svg_with_label(page, f"{bar.label}: {bar.display}")
+    assert rq.display in svg
+    width = float(re.search(r'<rect class="bar" x="(\d+)" y="[\d.]+" width="([\d.]+)"', svg).group(2))
+    track = float(re.search(r'<rect class="track" x="\d+" y="[\d.]+" width="([\d.]+)"', svg).group(1))
+    assert width == pytest.approx(track * min(1.0, rq.value / scale), abs=0.11)
+    assert 'class="mark mark-fair"' in svg and 'class="mark mark-good"' in svg
+    for score in miti.scores:
+        assert esc(f"{score.name}: {score.display}") in page
+    assert f"<strong>{miti.adherent}</strong> MI-adherent" in page
+    assert f"<strong>{miti.non_adherent}</strong> MI-non-adherent" in page
+
+
+def test_talk_time_and_structure_match_the_profile(page, session):
+    profile = session.profile
+    svg = _svg_with_label(page, "Talk-time split by role")
+    for share in profile.talk_time.roles:
+        value = share.share_time if profile.talk_time.basis == "time" else share.share_words
+        assert f"{share.role.capitalize()}: {100 * value:.0f}%" in svg
+    present = sum(1 for item in profile.structure if item.present)
+    assert f"<strong>{present} of {len(profile.structure)}</strong> structuring steps" in page
+    for area in profile.skill_areas:
+        assert f"{esc(area.name)}: {100 * area.score:.0f}% of the area" in page
+
+
+def test_content_shares_and_procriminal_flag(page, session):
+    content = session.profile.content
+    assert f"criminogenic needs {100 * content.share_criminogenic:.0f}%" in page
+    assert f"probation conditions {100 * content.share_conditions:.0f}%" in page
+    assert content.procriminal_discussed
+    assert "Pro-criminal attitudes were discussed" in page
+    for topic in content.topics:
+        assert esc(topic.name) in page
+
+
+def test_page_is_self_contained(page):
+    assert not re.search(r'(?:src|href)\s*=\s*"(?:https?:)?//', page)
+    assert "<link rel=\"stylesheet\"" not in page
+    assert "@import" not in page
+    # The only absolute URL is the SVG namespace, which is an identifier, never fetched.
+    assert set(re.findall(r"https?://[^\"'\s)]+", page)) <= {"http://www.w3.org/2000/svg"}
+    assert "@media print" in page
+
+
+def test_every_utterance_is_in_the_transcript_with_its_chips(page, session, codebook):
+    threshold = low_confidence_threshold(codebook)
+    for u in session.utterances:
+        assert f'id="u{u.index}"' in page
+        assert esc(u.text) in page
+    review = sum(1 for u in session.utterances for c in u.codes if needs_review(c, threshold))
+    assert review > 0
+    assert page.count('class="chip g-') - page.count("chip g-topic") >= 1
+    assert len(re.findall(r'<button type="button" class="chip [^"]*\breview\b', page)) == review
+    assert f"Only codes to review ({review})" in page
+
+
+def test_strengths_and_areas_to_develop(session, codebook, page):
+    strengths = select_strengths(session, codebook)
+    assert 3 <= len(strengths) <= 5
+    by_index = {u.index: u for u in session.utterances}
+    for m in strengths:
+        u = by_index[m.index]
+        assert u.role == "officer" and not u.has(*NON_ADHERENT)
+        assert m.definition and esc(m.quote) in page
+        assert f'data-t="{u.start:.2f}"' in page
+    assert len({m.code for m in strengths}) == len(strengths)
+    development = select_development(session, codebook)
+    persuade = [m for m in development if m.code == "mi.persuade"]
+    assert persuade and persuade[0].quote.startswith("You need to cut the drinking out")
+    assert "Advice given without asking first" in page
+    assert any(m.kind == "missed" for m in development)
+
+
+def test_user_text_is_escaped(session, codebook):
+    hostile = session.model_copy(deep=True)
+    hostile.utterances[1].text = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+    hostile.speakers[1].id = "<b>Client</b>"
+    hostile.utterances[1].codes.append(CodeAssignment(code="client.change_talk", confidence=0.9, evidence='"><script>'))
+    page = render_html(hostile, codebook)
+    assert "<script>alert" not in page and "<img src=x" not in page and "<b>Client</b>" not in page
+    assert html.escape('<script>alert("x")</script>') in page
+    assert page.count("<script") == 2  # the JSON data block and the report's own script
+
+
+def test_audio_by_relative_path_or_embedded(session, codebook, tmp_path):
+    page = render_html(session, codebook, audio_href="../audio/session 1.wav")
+    assert '<audio id="audio"' in page and 'src="../audio/session 1.wav"' in page
+    wav = write_wav(tmp_path / "s.wav", seconds=0.2)
+    embedded = render_html(session, codebook, embed_audio_path=wav)
+    assert 'src="data:audio/wav;base64,UklGR' in embedded
+    none = render_html(session, codebook)
+    assert '<audio id="audio"' not in none and "not linked" in none
+
+
+def test_untimed_session_uses_line_numbers(session, codebook):
+    untimed = session.model_copy(deep=True)
+    for u in untimed.utterances:
+        u.start = u.end = None
+    untimed.duration = None
+    untimed.profile = None  # recomputed from the codes
+    page = render_html(untimed, codebook)
+    assert ">line 1<" in page and "data-t=" not in page
+    assert 'class="timeline"' in page
+
+
+def test_redacted_report_has_no_client_name(session, codebook):
+    from sessioncoder.redact import Redactor
+
+    page = render_html(session, codebook, redactor=Redactor())
+    visible = re.sub(r"<[^>]+>", " ", page)
+    assert CLIENT_NAME not in visible and "Kelly" not in visible and "Acacia Road" not in visible
+    assert "[NAME]" in visible and "Redacted copy" in visible
+
+
+def test_fmt_time():
+    assert fmt_time(75.2) == "01:15"
+    assert fmt_time(3725) == "1:02:05"
+    assert fmt_time(None) == ""
