@@ -316,7 +316,10 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in args or os.environ.get("SESSIONCODER_DEBUG") == "1"
     args = [a for a in args if a != "--debug"]
     try:
-        app(args=args, prog_name="sessioncoder", standalone_mode=False)
+        # Without standalone mode click returns an Exit's code instead of calling sys.exit.
+        result = app(args=args, prog_name="sessioncoder", standalone_mode=False)
+        if isinstance(result, int):
+            return result
     except SessionCoderError as exc:
         if debug:
             raise

@@ -77,7 +77,9 @@ def with_resolved_audio(session: CodedSession, session_path: Path) -> CodedSessi
             return session.model_copy(
                 update={"source": session.source.model_copy(update={"path": str(candidate.resolve())})}
             )
-    err_console.print(f"[yellow]note:[/] recording {recorded} not found; the report will have no audio player.")
+    err_console.print(
+        f"[yellow]note:[/] recording {recorded} not found; the report will have no audio player."
+    )
     return session
 
 
@@ -85,7 +87,9 @@ def parse_formats(value: str) -> list[str]:
     formats = [f.strip().lower() for f in value.split(",") if f.strip()]
     unknown = [f for f in formats if f not in REPORT_FORMATS]
     if unknown or not formats:
-        raise InputError(f"--format: unknown format(s) {', '.join(unknown) or '(none)'} (choose from html, md, csv)")
+        raise InputError(
+            f"--format: unknown format(s) {', '.join(unknown) or '(none)'} (choose from html, md, csv)"
+        )
     return formats
 
 
@@ -109,16 +113,22 @@ def write_reports(
 
 
 def report(
-    session_path: Annotated[Path, typer.Argument(metavar="SESSION.json", help="A coded session (.session.json).")],
-    format: Annotated[str, typer.Option("--format", "-f", help="Comma-separated: html, md, csv.")] = "html,md",
+    session_path: Annotated[
+        Path, typer.Argument(metavar="SESSION.json", help="A coded session (.session.json).")
+    ],
+    format: Annotated[
+        str, typer.Option("--format", "-f", help="Comma-separated: html, md, csv.")
+    ] = "html,md",
     redact: Annotated[
-        bool, typer.Option("--redact", help="Replace names, places, phone numbers, dates of birth and addresses.")
+        bool,
+        typer.Option("--redact", help="Replace names, places, phone numbers, dates of birth and addresses."),
     ] = False,
     embed_audio: Annotated[
         bool, typer.Option("--embed-audio", help="Embed the recording in the HTML instead of linking it.")
     ] = False,
     out_dir: Annotated[
-        Path | None, typer.Option("--out-dir", "-o", help="Where to write (default: beside the session file).")
+        Path | None,
+        typer.Option("--out-dir", "-o", help="Where to write (default: beside the session file)."),
     ] = None,
 ) -> None:
     """Write the feedback report (HTML) and summary (markdown) for a coded session."""
@@ -127,23 +137,36 @@ def report(
     codebook = session_codebook(session, session_path)
     with console.status("Writing reports" + (" (redacting)" if redact else "") + "\u2026"):
         written = write_reports(
-            session, session_path, codebook, formats=formats, out_dir=out_dir, redact=redact, embed_audio=embed_audio
+            session,
+            session_path,
+            codebook,
+            formats=formats,
+            out_dir=out_dir,
+            redact=redact,
+            embed_audio=embed_audio,
         )
     for path in written:
         console.print(f"wrote {path}")
 
 
 def rescore(
-    session_path: Annotated[Path, typer.Argument(metavar="SESSION.json", help="A coded session (.session.json).")],
+    session_path: Annotated[
+        Path, typer.Argument(metavar="SESSION.json", help="A coded session (.session.json).")
+    ],
     corrections: Annotated[
-        Path, typer.Option("--corrections", help="CSV with columns index,add,remove (codes separated by ';').")
+        Path,
+        typer.Option("--corrections", help="CSV with columns index,add,remove (codes separated by ';')."),
     ],
     out: Annotated[
-        Path | None, typer.Option("--out", help="Write the corrected session here (default: update SESSION.json).")
+        Path | None,
+        typer.Option("--out", help="Write the corrected session here (default: update SESSION.json)."),
     ] = None,
     by: Annotated[str | None, typer.Option("--by", help="Reviewer name for the audit trail.")] = None,
     redact: Annotated[
-        bool, typer.Option("--redact", help="Redact the regenerated reports (automatic if the old HTML was redacted).")
+        bool,
+        typer.Option(
+            "--redact", help="Redact the regenerated reports (automatic if the old HTML was redacted)."
+        ),
     ] = False,
 ) -> None:
     """Apply a trainer's corrections, recompute the profile and keep an audit trail; regenerate the reports."""
@@ -160,10 +183,10 @@ def rescore(
     before, after = session.profile, corrected.profile
     if before is not None and after is not None:
         table = Table("measure", "before", "after", title="Profile")
-        for old, new in zip(before.miti.scores, after.miti.scores):
+        for old, new in zip(before.miti.scores, after.miti.scores, strict=False):
             if old.display != new.display:
                 table.add_row(new.name, old.display, new.display)
-        for old, new in zip(before.skill_areas, after.skill_areas):
+        for old, new in zip(before.skill_areas, after.skill_areas, strict=False):
             if old.score != new.score:
                 table.add_row(new.name, f"{old.score:.0%}", f"{new.score:.0%}")
         if table.row_count:
@@ -177,8 +200,12 @@ def rescore(
 
 
 def compare(
-    sessions: Annotated[list[Path], typer.Argument(metavar="SESSION.json...", help="Sessions, oldest first.")],
-    html: Annotated[Path | None, typer.Option("--html", help="Also write the trend as an HTML page here.")] = None,
+    sessions: Annotated[
+        list[Path], typer.Argument(metavar="SESSION.json...", help="Sessions, oldest first.")
+    ],
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Also write the trend as an HTML page here.")
+    ] = None,
 ) -> None:
     """Show the trend across several sessions of the same officer."""
     from .compare import compare_sessions, render_compare_html

@@ -44,14 +44,25 @@ def _officer_share(p: Profile) -> float | None:
     share = next((r for r in p.talk_time.roles if r.role == "officer"), None)
     if share is None:
         return None
-    return share.share_time if p.talk_time.basis == "time" and share.share_time is not None else share.share_words
+    return (
+        share.share_time
+        if p.talk_time.basis == "time" and share.share_time is not None
+        else share.share_words
+    )
 
 
 def metrics_for(sessions: Sequence[CodedSession]) -> list[Metric]:
     """The metrics to compare; MITI score ids and skill areas come from the profiles themselves."""
     profiles = [s.profile for s in sessions if s.profile is not None]
     metrics = [
-        Metric("duration", "Duration (min)", "minutes", lambda p: p.duration_minutes, higher_is_better=None, chart=False),
+        Metric(
+            "duration",
+            "Duration (min)",
+            "minutes",
+            lambda p: p.duration_minutes,
+            higher_is_better=None,
+            chart=False,
+        ),
         Metric("officer_talk", "Officer talk share", "share", _officer_share, higher_is_better=None),
     ]
     seen_scores: list[tuple[str, str, bool]] = []
@@ -136,7 +147,9 @@ def fmt_value(metric: Metric, value: float | None) -> str:
 
 
 def session_label(session: CodedSession, path: Path | None = None) -> str:
-    name = path.name.removesuffix(".json").removesuffix(".session") if path else Path(session.source.path).stem
+    name = (
+        path.name.removesuffix(".json").removesuffix(".session") if path else Path(session.source.path).stem
+    )
     return name
 
 
@@ -148,14 +161,18 @@ class Comparison:
     values: list[list[float | None]]  # one row per metric, one column per session
 
     def rows(self) -> list[list[str]]:
-        return [[m.name, *(fmt_value(m, v) for v in vs)] for m, vs in zip(self.metrics, self.values)]
+        return [
+            [m.name, *(fmt_value(m, v) for v in vs)] for m, vs in zip(self.metrics, self.values, strict=True)
+        ]
 
     def to_dict(self) -> dict:
         return {
-            "sessions": [{"label": label, "date": d} for label, d in zip(self.labels, self.dates)],
+            "sessions": [
+                {"label": label, "date": d} for label, d in zip(self.labels, self.dates, strict=True)
+            ],
             "metrics": [
                 {"id": m.id, "name": m.name, "values": vs, "fair": m.fair, "good": m.good}
-                for m, vs in zip(self.metrics, self.values)
+                for m, vs in zip(self.metrics, self.values, strict=True)
             ],
         }
 
@@ -192,7 +209,7 @@ def trend_svg(comparison: Comparison, metric: Metric, values: list[float | None]
     parts = [
         f'<svg class="chart trend" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
         f'aria-label="{esc(metric.name)} across sessions" xmlns="http://www.w3.org/2000/svg">'
-        f'<title>{esc(metric.name)} across sessions</title>'
+        f"<title>{esc(metric.name)} across sessions</title>"
         f'<text class="bar-label" x="0" y="14">{esc(metric.name)}</text>'
         f'<line class="grid" x1="{left}" x2="{width - right}" y1="{top + plot_h}" y2="{top + plot_h}" stroke="#d0d7de"/>'
         f'<text class="axis" x="{left - 6}" y="{top + plot_h + 4}" text-anchor="end">0</text>'
@@ -215,7 +232,9 @@ def trend_svg(comparison: Comparison, metric: Metric, values: list[float | None]
             f"<title>{esc(comparison.labels[i])}: {esc(fmt_value(metric, v))}</title></circle>"
         )
     for i in range(n):
-        parts.append(f'<text class="axis" x="{x_of(i):.1f}" y="{height - 6}" text-anchor="middle">{i + 1}</text>')
+        parts.append(
+            f'<text class="axis" x="{x_of(i):.1f}" y="{height - 6}" text-anchor="middle">{i + 1}</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -224,10 +243,10 @@ def render_compare_html(comparison: Comparison) -> str:
     """One self-contained page: the table and a small chart per metric."""
     head = "".join(
         f'<th scope="col">{i + 1}. {esc(label)}<br><span class="muted">{esc(date)}</span></th>'
-        for i, (label, date) in enumerate(zip(comparison.labels, comparison.dates))
+        for i, (label, date) in enumerate(zip(comparison.labels, comparison.dates, strict=True))
     )
     body = []
-    for metric, values in zip(comparison.metrics, comparison.values):
+    for metric, values in zip(comparison.metrics, comparison.values, strict=True):
         cells = "".join(f"<td>{esc(fmt_value(metric, v))}</td>" for v in values)
         target = ""
         if metric.fair is not None:
@@ -235,7 +254,7 @@ def render_compare_html(comparison: Comparison) -> str:
         body.append(f'<tr><th scope="row">{esc(metric.name)}{target}</th>{cells}</tr>')
     charts = "".join(
         f'<div class="panel">{trend_svg(comparison, m, vs)}</div>'
-        for m, vs in zip(comparison.metrics, comparison.values)
+        for m, vs in zip(comparison.metrics, comparison.values, strict=True)
         if m.chart
     )
     extra_css = (

@@ -46,6 +46,9 @@ _STREET_TYPES = (
     r"Gardens|Grove|Hill|Square|Walk|Row|Mews|Parade|Rise|View|Estate)"
 )
 
+# Without a house number only unambiguous street words count: "Crown Court" is not an address.
+_STREET_NAMES = r"(?:Road|Rd|Street|Avenue|Ave|Lane|Close|Drive|Crescent|Terrace|Gardens|Grove|Mews|Parade)"
+
 # Order matters only for readability; overlaps are resolved by _merge_spans.
 PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     (EMAIL, re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")),
@@ -68,7 +71,7 @@ PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         ADDRESS,
         re.compile(
             rf"\b(?:(?i:flat|unit)\s+\d+[a-z]?,?\s+)?\d{{1,4}}[a-z]?,?\s+(?:[A-Z][a-z']+\s+){{1,3}}{_STREET_TYPES}\b\.?"
-            rf"|\b(?:[A-Z][a-z']+\s+){{1,3}}{_STREET_TYPES}\b(?!\s+(?:[A-Z]))",
+            rf"|\b(?:[A-Z][a-z']+\s+){{1,3}}{_STREET_NAMES}\b(?!\s+(?:[A-Z]))",
         ),
     ),
     # UK postcode: "LS6 2AB", "SW1A 1AA". Upper case only, as written; ASR writes them that way.
@@ -171,7 +174,7 @@ class Redactor:
                     if placeholder:
                         entity_spans[i].append((ent.start_char, ent.end_char, placeholder, 2))
         out = []
-        for text, ents in zip(texts, entity_spans):
+        for text, ents in zip(texts, entity_spans, strict=True):
             spans = _merge_spans(self._pattern_spans(text) + ents)
             for start, end, label in reversed(spans):
                 text = text[:start] + label + text[end:]
@@ -223,7 +226,7 @@ class Redactor:
                 want(m, "quote")
                 want(m, "explanation")
         redacted = self.redact_many([getattr(obj, attr) for obj, attr in slots])
-        for (obj, attr), text in zip(slots, redacted):
+        for (obj, attr), text in zip(slots, redacted, strict=True):
             setattr(obj, attr, text)
 
         # The file name often carries the client's name ("darren_smith_week3.wav").

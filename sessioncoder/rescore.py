@@ -65,25 +65,31 @@ def read_corrections(path: Path, codebook: Codebook, n_utterances: int) -> list[
         body = list(enumerate(rows, start=1))
     unknown_columns = set(columns) - {"index", "add", "remove", "by", "note", ""}
     if unknown_columns:
-        raise InputError(f"{path}:1: unknown column(s) {', '.join(sorted(unknown_columns))} (expected index,add,remove)")
+        raise InputError(
+            f"{path}:1: unknown column(s) {', '.join(sorted(unknown_columns))} (expected index,add,remove)"
+        )
     corrections = []
     for line, row in body:
         if not any(cell.strip() for cell in row):
             continue
-        cells = dict(zip(columns, (cell.strip() for cell in row)))
+        cells = dict(zip(columns, (cell.strip() for cell in row), strict=False))
         raw_index = cells.get("index", "")
         try:
             index = int(raw_index)
         except ValueError:
             raise InputError(f"{path}:{line}: index {raw_index!r} is not a whole number") from None
         if not 0 <= index < n_utterances:
-            raise InputError(f"{path}:{line}: index {index} is out of range (the session has {n_utterances} utterances)")
+            raise InputError(
+                f"{path}:{line}: index {index} is out of range (the session has {n_utterances} utterances)"
+            )
         add, remove = _codes(cells.get("add")), _codes(cells.get("remove"))
         if not add and not remove:
             raise InputError(f"{path}:{line}: nothing to add or remove")
         unknown = sorted({c for c in add + remove if c not in codebook.codes})
         if unknown:
-            raise InputError(f"{path}:{line}: unknown code id(s) {', '.join(unknown)} (not in codebook {codebook.id})")
+            raise InputError(
+                f"{path}:{line}: unknown code id(s) {', '.join(unknown)} (not in codebook {codebook.id})"
+            )
         both = sorted(set(add) & set(remove))
         if both:
             raise InputError(f"{path}:{line}: {', '.join(both)} is both added and removed")
@@ -120,7 +126,9 @@ def apply_corrections(
             utterance.codes = [c for c in utterance.codes if c.code != code]
             was = ", ".join(f"{c.source} {c.confidence:.2f}" for c in removed)
             note = "; ".join(x for x in (correction.note, f"was {was}") if x)
-            session.audit.append(AuditEntry(at=now, action="remove", index=utterance.index, code=code, by=who, note=note))
+            session.audit.append(
+                AuditEntry(at=now, action="remove", index=utterance.index, code=code, by=who, note=note)
+            )
         to_add: list[tuple[str, str | None]] = [(code, correction.note) for code in correction.add]
         for code in correction.add:
             for implied in getattr(codebook.codes[code], "implies", []) or []:
@@ -131,9 +139,15 @@ def apply_corrections(
             if existing and all(c.source == HUMAN for c in existing):
                 continue
             if existing:
-                note = "; ".join(x for x in (note, f"confirmed (was {existing[0].source} {existing[0].confidence:.2f})") if x)
+                note = "; ".join(
+                    x
+                    for x in (note, f"confirmed (was {existing[0].source} {existing[0].confidence:.2f})")
+                    if x
+                )
                 utterance.codes = [c for c in utterance.codes if c.code != code]
             utterance.codes.append(CodeAssignment(code=code, confidence=1.0, source=HUMAN, rule="correction"))
-            session.audit.append(AuditEntry(at=now, action="add", index=utterance.index, code=code, by=who, note=note))
+            session.audit.append(
+                AuditEntry(at=now, action="add", index=utterance.index, code=code, by=who, note=note)
+            )
     session.profile = compute_profile(session, codebook)
     return session

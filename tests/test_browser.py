@@ -47,12 +47,16 @@ def _find(path: str, name: str) -> str | None:
 
 @pytest.fixture(scope="module")
 def driver():
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e '.[dev]')")
+    webdriver = pytest.importorskip(
+        "selenium.webdriver", reason="selenium is not installed (pip install -e '.[dev]')"
+    )
     from selenium.webdriver.chrome.service import Service
 
     chromium, chromedriver = _find(CHROMIUM, "chromium"), _find(CHROMEDRIVER, "chromedriver")
     if not chromium or not chromedriver:
-        pytest.skip("Chromium is not installed (apt-get install chromium chromium-driver); cannot run browser tests")
+        pytest.skip(
+            "Chromium is not installed (apt-get install chromium chromium-driver); cannot run browser tests"
+        )
     profile_dir = tempfile.mkdtemp(prefix="sessioncoder-chromium-")
     options = webdriver.ChromeOptions()
     options.binary_location = chromium

@@ -49,15 +49,16 @@ def test_miti_scores_shown_equal_the_profile(page, session):
     assert rq.value is not None
     # The R:Q chart shows the profile's value and draws its bar to scale, with both threshold markers.
     bars, scales = miti_bars(session.profile)
-    bar, scale = next((b, s) for b, s in zip(bars, scales) if b.label == rq.name)
+    bar, scale = next((b, s) for b, s in zip(bars, scales, strict=True) if b.label == rq.name)
     svg = _svg_with_label(page, f"{bar.label}: {bar.display}")
     assert rq.display in svg
     width = float(re.search(r'<rect class="bar" x="(\d+)" y="[\d.]+" width="([\d.]+)"', svg).group(2))
     track = float(re.search(r'<rect class="track" x="\d+" y="[\d.]+" width="([\d.]+)"', svg).group(1))
     assert width == pytest.approx(track * min(1.0, rq.value / scale), abs=0.11)
     assert 'class="mark mark-fair"' in svg and 'class="mark mark-good"' in svg
+    text = html.unescape(re.sub(r"<[^>]+>", "", page))
     for score in miti.scores:
-        assert esc(f"{score.name}: {score.display}") in page
+        assert f"{score.name}: {score.display}" in text
     assert f"<strong>{miti.adherent}</strong> MI-adherent" in page
     assert f"<strong>{miti.non_adherent}</strong> MI-non-adherent" in page
 
@@ -81,12 +82,15 @@ def test_content_shares_and_procriminal_flag(page, session):
     assert content.procriminal_discussed
     assert "Pro-criminal attitudes were discussed" in page
     for topic in content.topics:
-        assert esc(topic.name) in page
+        if topic.utterances:  # each discussed topic has its bar, with its minutes
+            assert f"{esc(topic.name)} ({topic.category}): {topic.minutes:.1f} minutes" in page
+        elif topic.category == "criminogenic":
+            assert re.search(r"Needs not discussed: [^<]*" + re.escape(esc(topic.name)), page)
 
 
 def test_page_is_self_contained(page):
     assert not re.search(r'(?:src|href)\s*=\s*"(?:https?:)?//', page)
-    assert "<link rel=\"stylesheet\"" not in page
+    assert '<link rel="stylesheet"' not in page
     assert "@import" not in page
     # The only absolute URL is the SVG namespace, which is an identifier, never fetched.
     assert set(re.findall(r"https?://[^\"'\s)]+", page)) <= {"http://www.w3.org/2000/svg"}
@@ -126,7 +130,9 @@ def test_user_text_is_escaped(session, codebook):
     hostile = session.model_copy(deep=True)
     hostile.utterances[1].text = '<script>alert("x")</script><img src=x onerror=alert(1)>'
     hostile.speakers[1].id = "<b>Client</b>"
-    hostile.utterances[1].codes.append(CodeAssignment(code="client.change_talk", confidence=0.9, evidence='"><script>'))
+    hostile.utterances[1].codes.append(
+        CodeAssignment(code="client.change_talk", confidence=0.9, evidence='"><script>')
+    )
     page = render_html(hostile, codebook)
     assert "<script>alert" not in page and "<img src=x" not in page and "<b>Client</b>" not in page
     assert html.escape('<script>alert("x")</script>') in page

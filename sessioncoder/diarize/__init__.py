@@ -39,6 +39,8 @@ class Diarization:
     method: str
     models: list[ModelInfo] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # The backend's own labels -> the SPEAKER_nn labels given out (e.g. "left" -> "SPEAKER_00").
+    label_map: dict[str, str] = field(default_factory=dict)
 
     @property
     def speakers(self) -> list[str]:
@@ -114,7 +116,10 @@ def diarize(
         if pyannote_model is None:
             raise InputError("--diarizer pyannote needs --pyannote-model DIR (see docs/pyannote.md)")
         result = pyannote_backend.diarize(audio.mono, pyannote_model, speakers=speakers, on_progress=on_progress)
-    result.annotation = relabel_by_first_appearance(result.annotation)
+    result.label_map = {
+        label: f"SPEAKER_{i:02d}" for i, label in enumerate(ordered_labels(result.annotation))
+    }
+    result.annotation = result.annotation.rename_labels(mapping=result.label_map)
     result.annotation.uri = audio.path.stem
     result.notes.insert(0, f"diarizer {chosen}: {why}")
     return result

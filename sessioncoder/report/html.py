@@ -144,6 +144,15 @@ def fmt_time(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
 
 
+def _fit(label: str, pixels: float, char_px: float = 7.0) -> str:
+    """Shorten a chart label to fit ``pixels`` at 13px system font (the full text goes in a tooltip)."""
+    limit = max(4, int(pixels / char_px))
+    if len(label) <= limit:
+        return label
+    cut = label[: limit - 1].rsplit(" ", 1)[0] if " " in label[: limit - 1] else label[: limit - 1]
+    return cut.rstrip(" (+-,") + "\u2026"
+
+
 def _pct(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.0f}%"
 
@@ -279,7 +288,9 @@ def _score_advice(score: MitiScore) -> str:
     if "open" in key:
         return "Try opening more questions with \u201cwhat\u201d or \u201chow\u201d, so the client does more of the talking."
     if "reflection" in key or "r:q" in key or "rq" in key:
-        return "Try swapping some questions for reflections: aim for at least one reflection for every question."
+        return (
+            "Try swapping some questions for reflections: aim for at least one reflection for every question."
+        )
     return "A useful focus for the next session."
 
 
@@ -424,7 +435,8 @@ def bar_chart_svg(bars: list[Bar], scale_max: float, *, label: str, label_width:
         y = top + i * row_h
         mid = y + row_h / 2
         row = [
-            f'<text class="bar-label" x="0" y="{mid + 4:.1f}">{esc(bar.label)}</text>',
+            f'<text class="bar-label" x="0" y="{mid + 4:.1f}">{esc(_fit(bar.label, label_width - 8))}'
+            f"<title>{esc(bar.label)}</title></text>",
             f'<rect class="track" x="{track_x}" y="{y + 7}" width="{track_w}" height="{row_h - 14}" rx="3"/>',
         ]
         if bar.value is not None:
@@ -440,7 +452,9 @@ def bar_chart_svg(bars: list[Bar], scale_max: float, *, label: str, label_width:
                     f'<line class="mark mark-{kind}" x1="{tx:.1f}" x2="{tx:.1f}" y1="{y + 3}" y2="{y + row_h - 3}">'
                     f"<title>{kind} threshold</title></line>"
                 )
-        row.append(f'<text class="bar-value" x="{track_x + track_w + 8}" y="{mid + 4:.1f}">{esc(bar.display)}</text>')
+        row.append(
+            f'<text class="bar-value" x="{track_x + track_w + 8}" y="{mid + 4:.1f}">{esc(bar.display)}</text>'
+        )
         body = "".join(row)
         if bar.href:
             body = f'<a href="{esc(bar.href)}">{body}</a>'
@@ -466,7 +480,7 @@ def stacked_bar_svg(segments: list[tuple[str, float, str]], *, label: str, heigh
             f'<rect x="{x:.1f}" y="0" width="{w:.1f}" height="{height}" fill="{colour}">'
             f"<title>{esc(name)}: {_pct(share / total)}</title></rect>"
         )
-        if w > 90:
+        if w > len(f"{name} {_pct(share / total)}") * 7.6 + 12:
             parts.append(
                 f'<text class="seg-label" x="{x + 8:.1f}" y="{height / 2 + 5:.1f}">{esc(name)} {_pct(share / total)}</text>'
             )
@@ -494,21 +508,65 @@ def miti_bars(profile: Profile) -> tuple[list[Bar], list[float]]:
                 fair=score.fair,
                 good=score.good,
                 title=f"{score.name}: {score.display}"
-                + (f" (fair {_fmt_like(score, score.fair)}, good {_fmt_like(score, score.good)})" if score.fair else ""),
+                + (
+                    f" (fair {_fmt_like(score, score.fair)}, good {_fmt_like(score, score.good)})"
+                    if score.fair
+                    else ""
+                ),
             )
         )
         scales.append(scale)
     return bars, scales
 
 
+def _adherence_html(profile: Profile) -> str:
+    """MI-adherent against MI-non-adherent counts on one scale, plus any other untargeted scores."""
+    miti = profile.miti
+    untargeted = [s for s in miti.scores if s.fair is None and s.good is None]
+    adherent = next(
+        (s for s in untargeted if "adherent" in s.id and "non" not in s.id and "share" not in s.id), None
+    )
+    non_adherent = next((s for s in untargeted if "non_adherent" in s.id), None)
+    bars = [
+        Bar(
+            label="MI-adherent",
+            value=float(miti.adherent),
+            display=str(miti.adherent),
+            colour=RATING_COLOURS["good"],
+            title=f"{adherent.name}: {adherent.display}" if adherent else "MI-adherent",
+        ),
+        Bar(
+            label="MI-non-adherent",
+            value=float(miti.non_adherent),
+            display=str(miti.non_adherent),
+            colour=RATING_COLOURS["below"] if miti.non_adherent else RATING_COLOURS["n/a"],
+            title=f"{non_adherent.name}: {non_adherent.display}" if non_adherent else "MI-non-adherent",
+        ),
+    ]
+    scale = max(miti.adherent, miti.non_adherent, 1) * 1.2
+    chart = bar_chart_svg(bars, scale, label="MI-adherent versus MI-non-adherent behaviours", label_width=190)
+    others = "".join(
+        f"<li>{esc(s.name)}: <strong>{esc(s.display)}</strong></li>"
+        for s in untargeted
+        if s is not adherent and s is not non_adherent
+    )
+    return chart + (f'<ul class="area-detail">{others}</ul>' if others else "")
+
+
 def _miti_svg(profile: Profile) -> str:
-    bars, scales = miti_bars(profile)
-    if not bars:
+    all_bars, all_scales = miti_bars(profile)
+    if not all_bars:
         return '<p class="muted">No MITI scores in this profile.</p>'
+    targeted = [
+        (b, sc)
+        for b, sc, s in zip(all_bars, all_scales, profile.miti.scores, strict=True)
+        if s.fair is not None
+    ]
+    bars, scales = [b for b, _ in targeted], [sc for _, sc in targeted]
     # Each score has its own scale, so draw one single-row chart per score, stacked.
     charts = [
         bar_chart_svg([bar], scale, label=f"{bar.label}: {bar.display}", label_width=190)
-        for bar, scale in zip(bars, scales)
+        for bar, scale in zip(bars, scales, strict=True)
     ]
     legend = (
         '<p class="legend"><span class="key key-fair"></span> fair threshold '
@@ -520,10 +578,18 @@ def _miti_svg(profile: Profile) -> str:
     miti = profile.miti
     adherence = (
         f'<p class="adherence"><strong>{miti.adherent}</strong> MI-adherent '
-        f'(affirm, autonomy, collaboration) \u00b7 <strong>{miti.non_adherent}</strong> MI-non-adherent '
+        f"(affirm, autonomy, collaboration) \u00b7 <strong>{miti.non_adherent}</strong> MI-non-adherent "
         f"(persuade, confront) \u00b7 {miti.reflections} reflections, {miti.questions} questions</p>"
     )
-    return '<div class="miti-charts">' + "".join(charts) + "</div>" + legend + adherence
+    return (
+        '<div class="miti-charts">'
+        + "".join(charts)
+        + "</div>"
+        + legend
+        + '<h4 class="h-sub">MI-adherent and non-adherent</h4>'
+        + _adherence_html(profile)
+        + adherence
+    )
 
 
 def _skill_areas_html(profile: Profile, codebook: Any) -> str:
@@ -581,7 +647,8 @@ def _structure_html(profile: Profile, session: CodedSession) -> str:
 def _content_html(profile: Profile) -> str:
     content = profile.content
     unit = "min" if content.basis == "time" else "min (est.)"
-    topics = sorted(content.topics, key=lambda t: -t.minutes)
+    topics = sorted((t for t in content.topics if t.utterances > 0), key=lambda t: -t.minutes)
+    not_discussed = [t.name for t in content.topics if t.utterances == 0 and t.category == "criminogenic"]
     parts = []
     if topics:
         scale = max(t.minutes for t in topics) * 1.1 or 1.0
@@ -622,6 +689,8 @@ def _content_html(profile: Profile) -> str:
         )
         + "</p>"
     )
+    if not_discussed:
+        parts.append(f'<p class="muted">Needs not discussed: {esc(", ".join(not_discussed))}.</p>')
     if content.procriminal_discussed:
         ev = content.procriminal_evidence[:1]
         quote = ""
@@ -675,7 +744,10 @@ def timeline_svg(session: CodedSession, codebook: Any) -> str:
                 target.append(key)
     group_order = list(GROUP_COLOURS)
     groups.sort(key=lambda g: group_order.index(g) if g in group_order else len(group_order))
-    rows: list[tuple[str, str, str]] = [("speaker", s, f"{s} ({roles.get(s, 'unknown')})") for s in speakers]
+    rows: list[tuple[str, str, str]] = [
+        ("speaker", s, s if s.lower() == roles.get(s, "unknown") else f"{s} ({roles.get(s, 'unknown')})")
+        for s in speakers
+    ]
     rows += [("group", g, code_info(codebook, f"{g}.x").group_name) for g in groups]
     rows += [("topic", t, code_info(codebook, t).name) for t in topics]
     axis_h = 22
@@ -692,7 +764,11 @@ def timeline_svg(session: CodedSession, codebook: Any) -> str:
     ]
     # Axis ticks: about eight, at round minutes when timed.
     if timed:
-        step = max(60.0, round(total / 8 / 60) * 60.0) if total > 120 else max(10.0, round(total / 8 / 10) * 10.0)
+        step = (
+            max(60.0, round(total / 8 / 60) * 60.0)
+            if total > 120
+            else max(10.0, round(total / 8 / 10) * 10.0)
+        )
     else:
         step = max(50.0, round(total / 8 / 50) * 50.0)
     tick = 0.0
@@ -709,8 +785,10 @@ def timeline_svg(session: CodedSession, codebook: Any) -> str:
         shade = ' class="lane alt"' if i % 2 else ' class="lane"'
         out.append(f'<rect{shade} x="{label_w}" y="{y}" width="{plot_w}" height="{row_h}"/>')
         short = label if len(label) <= 30 else label[:29] + "\u2026"
-        out.append(f'<text class="lane-label" x="{label_w - 6}" y="{y + row_h - 5}" text-anchor="end">{esc(short)}</text>')
-    for u, (s, e) in zip(session.utterances, spans):
+        out.append(
+            f'<text class="lane-label" x="{label_w - 6}" y="{y + row_h - 5}" text-anchor="end">{esc(short)}</text>'
+        )
+    for u, (s, e) in zip(session.utterances, spans, strict=True):
         x0, x1 = x_of(s), x_of(e)
         w = max(x1 - x0, 1.5)
         data_t = f' data-t="{u.start:.2f}"' if u.start is not None else ""
@@ -778,7 +856,9 @@ def _transcript_html(session: CodedSession, codebook: Any, threshold: float) -> 
     for info in sorted(codes_present.values(), key=lambda i: i.id):
         by_group.setdefault(info.group, []).append(info)
     group_keys = sorted(by_group, key=lambda g: group_order.index(g) if g in group_order else 99)
-    group_options = "".join(f'<option value="{esc(g)}">{esc(by_group[g][0].group_name)}</option>' for g in group_keys)
+    group_options = "".join(
+        f'<option value="{esc(g)}">{esc(by_group[g][0].group_name)}</option>' for g in group_keys
+    )
     code_options = "".join(
         f'<optgroup label="{esc(by_group[g][0].group_name)}">'
         + "".join(f'<option value="{esc(i.id)}">{esc(i.name)}</option>' for i in by_group[g])
@@ -814,7 +894,11 @@ def _transcript_html(session: CodedSession, codebook: Any, threshold: float) -> 
             title = f"{info.name} ({info.group_name}): {info.definition} [{note}]"
             if c.evidence:
                 title += f" Evidence: \u201c{c.evidence}\u201d"
-            marker = '<span class="q" aria-hidden="true">?</span><span class="sr-only"> (review)</span>' if review else ""
+            marker = (
+                '<span class="q" aria-hidden="true">?</span><span class="sr-only"> (review)</span>'
+                if review
+                else ""
+            )
             chips.append(
                 f'<button type="button" class="{" ".join(classes)}" data-code="{esc(c.code)}" '
                 f'data-group="{esc(info.group)}" title="{esc(title)}">{esc(info.name)}{marker}</button>'
@@ -914,7 +998,9 @@ def _header_html(session: CodedSession, profile: Profile | None, display_name: s
 
 
 def _footer_html(session: CodedSession, codebook: Any, threshold: float) -> str:
-    books = ", ".join(f"{esc(c.id)} {esc(c.version)}" for c in session.codebooks) or esc(getattr(codebook, "id", "?"))
+    books = ", ".join(f"{esc(c.id)} {esc(c.version)}" for c in session.codebooks) or esc(
+        getattr(codebook, "id", "?")
+    )
     models = ", ".join(f"{esc(m.task)}: {esc(m.name)}" for m in session.models) or "none recorded"
     audit = ""
     if session.audit:
@@ -922,10 +1008,10 @@ def _footer_html(session: CodedSession, codebook: Any, threshold: float) -> str:
     warnings = "".join(f"<li>{esc(w)}</li>" for w in session.warnings)
     return (
         '<footer class="foot"><p>Codes are automatic suggestions for a trained reviewer to check. '
-        f"Codes with confidence below {threshold:.2f} are marked <span class=\"chip review static\">like this"
+        f'Codes with confidence below {threshold:.2f} are marked <span class="chip review static">like this'
         '<span class="q">?</span></span> for review.</p>'
         f"<p>Codebook: {books}. Models: {models}. Generated by sessioncoder.</p>{audit}"
-        + (f'<details><summary>Warnings</summary><ul>{warnings}</ul></details>' if warnings else "")
+        + (f"<details><summary>Warnings</summary><ul>{warnings}</ul></details>" if warnings else "")
         + "</footer>"
     )
 
@@ -984,7 +1070,11 @@ def render_html(
     summary = (
         f'<p class="lede">{len(strengths)} strength{"s" if len(strengths) != 1 else ""} to build on and '
         f"{len(development)} thing{'s' if len(development) != 1 else ''} to work on"
-        + (f"; {review_total} code{'s' if review_total != 1 else ''} marked for review." if review_total else ".")
+        + (
+            f"; {review_total} code{'s' if review_total != 1 else ''} marked for review."
+            if review_total
+            else "."
+        )
         + "</p>"
     )
     strengths_html = (

@@ -1,0 +1,85 @@
+"""The shipped MI coder on its AnnoMI dev transcripts: macro-F1, per-code P/R/F1 and speed.
+
+The dev split is reproduced from the seed recorded in ``models/mi/config.json``
+(and checked against the transcript ids recorded there). Speed is end to end:
+encoding, features and heads, on the dev transcripts, with 1 and 2 threads.
+Skips when ``../shared/data/annomi`` is absent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("SESSIONCODER_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+# Published AnnoMI macro-F1 marks (therapist 4 classes / client 3 classes), for the table.
+REFERENCE = {
+    "earlier models": (0.72, 0.55),
+    "best published (GPU, text+audio)": (0.83, 0.66),
+    "human vs majority": (0.85, 0.72),
+}
+
+
+def _f(v: float | None) -> str:
+    return "–" if v is None else f"{v:.3f}"
+
+
+def run() -> None:
+    console = Console()
+    data = SHARED_DATA / "annomi"
+    if not (data / "AnnoMI-full.csv").is_file():
+        print(f"skipped: {data} absent")
+        return
+    from sessioncoder.coding import model as mi
+    from sessioncoder.encoder import SentenceEncoder
+
+    model_dir = mi.default_model_dir()
+    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    split = config["split"]
+    transcripts = mi.load_annomi(data)
+    _, dev_ids = mi.split_transcripts([t.transcript_id for t in transcripts], split["seed"], split["dev_fraction"])
+    if dev_ids != split["dev_transcripts"]:
+        print("warning: reproduced dev split differs from the one recorded in config.json")
+    dev = [t for t in transcripts if t.transcript_id in set(dev_ids)]
+    n_utt = sum(len(t.texts) for t in dev)
+
+    coder = mi.load_mi_coder(model_dir)
+    speeds = {}
+    for threads in (1, 2):
+        coder._encoder = SentenceEncoder(max_length=coder.max_length, threads=threads)
+        started = time.perf_counter()
+        for t in dev:
+            coder.code_texts(t.texts, t.roles)
+        speeds[threads] = n_utt / (time.perf_counter() - started)
+    metrics = mi.evaluate(coder, dev)
+
+    summary = Table(title=f"MI coder {config['version']} on {len(dev)} AnnoMI dev transcripts ({n_utt} utterances)")
+    summary.add_column("model")
+    summary.add_column("therapist 4-class macro-F1", justify="right")
+    summary.add_column("client 3-class macro-F1", justify="right")
+    summary.add_row("sessioncoder (this run)", _f(metrics["therapist_macro_f1_4"]), _f(metrics["client_macro_f1_3"]))
+    for name, (t4, c3) in REFERENCE.items():
+        summary.add_row(f"[dim]{name}[/]", f"[dim]{t4:.2f}[/]", f"[dim]{c3:.2f}[/]")
+    console.print(summary)
+
+    per_code = Table(title="Per code (dev)")
+    for col in ("code", "precision", "recall", "F1", "κ", "support"):
+        per_code.add_column(col, justify="left" if col == "code" else "right")
+    for code, row in metrics["codes"].items():
+        per_code.add_row(code, _f(row["precision"]), _f(row["recall"]), _f(row["f1"]), _f(row["kappa"]), str(row["support"]))
+    console.print(per_code)
+    console.print(
+        f"speed (encode + features + heads): {speeds[1]:.0f} utterances/s on 1 thread, "
+        f"{speeds[2]:.0f} utterances/s on 2 threads"
+    )
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,136 @@
+"""The shipped MI coder: loads offline, codes by role, calibrated confidences, safe weight files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import REPO, SHARED_DATA
+
+from sessioncoder.coding.base import Coder
+from sessioncoder.coding.model import (
+    CLIENT_CODES,
+    OWNED_CODES,
+    PRACTITIONER_CODES,
+    context_features,
+    hand_features,
+    load_mi_coder,
+    split_transcripts,
+)
+from sessioncoder.errors import ModelError
+from sessioncoder.schema import Utterance
+
+MODEL_DIR = REPO / "models" / "mi"
+
+SESSION = [
+    ("officer", "Hi Dan, thanks for coming in. How have things been since we last met?"),
+    ("client", "Not great. I had a couple of drinks on Friday and ended up in a fight."),
+    ("officer", "So the drink and the fighting go together for you."),
+    ("client", "Yeah. I really want to stop, I don't want to go back inside."),
+    ("officer", "Did you go to the alcohol group on Tuesday?"),
+    ("client", "No."),
+    ("unknown", "Right, right."),
+    ("officer", "You need to stop drinking, it's ruining your life."),
+    ("client", "I'm not giving up, drinking is the only thing that calms me down."),
+]
+
+
+def _utterances():
+    return [Utterance(index=i, speaker=r, role=r, text=t) for i, (r, t) in enumerate(SESSION)]
+
+
+@pytest.fixture(scope="module")
+def coder():
+    return load_mi_coder()
+
+
+def test_loads_offline_and_codes_by_role(coder, no_network):
+    assert isinstance(coder, Coder)
+    assert coder.owned_codes == OWNED_CODES
+    utterances = _utterances()
+    codes = coder.code(utterances)
+    assert len(codes) == len(utterances)
+    for u, assigned in zip(utterances, codes, strict=True):
+        assert len(assigned) <= 1
+        for c in assigned:
+            assert c.source == "model" and c.rule == coder.name
+            assert 0.0 <= c.confidence <= 1.0
+            allowed = PRACTITIONER_CODES if u.role == "officer" else CLIENT_CODES
+            assert c.code in allowed, (u.text, c.code)
+    assert codes[6] == []  # unknown role: no MI code
+    # unambiguous cases
+    assert [c.code for c in codes[0]] in (["mi.open_question"], ["mi.closed_question"])
+    assert [c.code for c in codes[4]] == ["mi.closed_question"]
+    assert [c.code for c in codes[3]] == ["client.change_talk"]
+    info = coder.model_info()
+    assert info[0].task == "mi-classifier" and info[0].sha256 and len(info[0].sha256) == 64
+    assert any(i.task == "sentence-encoder" for i in info)
+
+
+def test_empty_session(coder):
+    assert coder.code([]) == []
+
+
+def test_loaded_once_per_process(coder):
+    assert load_mi_coder() is coder
+    assert load_mi_coder(MODEL_DIR) is coder
+
+
+def test_missing_or_bad_model_is_one_line_model_error(tmp_path):
+    with pytest.raises(ModelError, match="MI model not found"):
+        load_mi_coder(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({"feature_version": 999}))
+    (tmp_path / "heads.npz").write_bytes(b"not a zip")
+    with pytest.raises(ModelError, match="feature version 999") as info:
+        load_mi_coder(tmp_path)
+    assert "\n" not in str(info.value)
+
+
+def test_artefact_is_small_plain_arrays_and_matches_config():
+    config = json.loads((MODEL_DIR / "config.json").read_text())
+    weights = MODEL_DIR / "heads.npz"
+    total = sum(p.stat().st_size for p in MODEL_DIR.iterdir())
+    assert total < 50 * 1024 * 1024
+    from sessioncoder.fileio import sha256_file
+
+    assert sha256_file(weights) == config["weights_sha256"]
+    with np.load(weights, allow_pickle=False) as arrays:  # no pickled objects inside
+        assert all(arrays[k].dtype == np.float32 for k in arrays.files)
+        assert arrays["therapist_w0"].shape[1] == len(config["therapist"]["classes"])
+    for name in ("MODEL_CARD.md", "dev_metrics.json"):
+        assert (MODEL_DIR / name).is_file()
+
+
+def test_features_use_context():
+    texts = ["I keep drinking at the weekend.", "You keep drinking at the weekend?", "Yes."]
+    roles = ["client", "officer", "client"]
+    hand = hand_features(texts, roles)
+    emb = np.eye(3, 8, dtype=np.float32)
+    x = context_features(emb, roles, hand, n_prev=1, n_next=1)
+    assert x.shape[0] == 3
+    # the officer turn echoes the client's content words; the first turn has no one to echo
+    from sessioncoder.coding.model import HAND_FEATURES
+
+    echo = HAND_FEATURES.index("echo_other")
+    assert hand[1, echo] > 0.5 and hand[0, echo] == 0.0
+    assert hand[1, HAND_FEATURES.index("ends_q")] == 1.0
+
+
+def test_split_is_by_transcript_and_reproducible():
+    ids = [str(i) for i in range(50)]
+    train, dev = split_transcripts(ids, seed=0, dev_fraction=0.2)
+    assert len(dev) == 10 and not set(train) & set(dev) and sorted(train + dev, key=int) == ids
+    assert split_transcripts(ids, seed=0, dev_fraction=0.2) == (train, dev)
+    assert split_transcripts(ids, seed=1, dev_fraction=0.2)[1] != dev
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "annomi").is_dir(), reason="../shared/data/annomi absent")
+def test_config_records_the_dev_split():
+    from sessioncoder.coding.model import load_annomi
+
+    config = json.loads((MODEL_DIR / "config.json").read_text())
+    ids = [t.transcript_id for t in load_annomi(SHARED_DATA / "annomi")]
+    split = config["split"]
+    _, dev = split_transcripts(ids, split["seed"], split["dev_fraction"])
+    assert dev == split["dev_transcripts"]

@@ -1,0 +1,94 @@
+"""Redaction: names, places, phone numbers, dates of birth, addresses and emails leave every text."""
+
+from __future__ import annotations
+
+import pytest
+from test_report_sample import CLIENT_NAME, make_session
+
+from sessioncoder.redact import ADDRESS, DOB, EMAIL, NAME, PHONE, PLACE, Redactor, looks_like_name
+
+
+@pytest.fixture(scope="module")
+def redactor():
+    return Redactor()
+
+
+@pytest.fixture(scope="module")
+def patterns_only():
+    return Redactor(use_ner=False)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Ring me on 07700 900123 tomorrow.", f"Ring me on {PHONE} tomorrow."),
+        ("My number's +44 7700 900 123.", f"My number's {PHONE}."),
+        ("Landline 0113 496 0000 is off.", f"Landline {PHONE} is off."),
+        ("Email d.smith+probation@example.co.uk please", f"Email {EMAIL} please"),
+        ("DOB: 03/03/1990", f"DOB: {DOB}"),
+        ("my date of birth is 12th of May 1988.", f"my date of birth is {DOB}."),
+        ("I was born on 3 March 1990 in hospital", f"I was born on {DOB} in hospital"),
+        ("He lives at 12 Acacia Road now.", f"He lives at {ADDRESS} now."),
+        ("Flat 2, 45 Kings Road", ADDRESS),
+        ("postcode LS6 2AB.", f"postcode {ADDRESS}."),
+        ("round by Acacia Road", f"round by {ADDRESS}"),
+    ],
+)
+def test_patterns(patterns_only, text, expected):
+    assert patterns_only.redact(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I had 2 pints on Saturday and went to the gym at 9.",
+        "Your appointment is Thursday at ten, in 2 weeks.",
+        "On a scale of 1 to 10, how confident are you?",
+        "The course runs for 8 weeks from the 14th.",
+        "I was up at Crown Court on Monday.",
+    ],
+)
+def test_ordinary_numbers_and_dates_are_kept(patterns_only, text):
+    assert patterns_only.redact(text) == text
+
+
+def test_entities_and_known_names(redactor):
+    text = "Hi Darren, my mum Sarah lives in Leeds and Jay came round."
+    out = redactor.redact(text)
+    for name in ("Darren", "Sarah", "Jay", "Leeds"):
+        assert name not in out
+    assert NAME in out and PLACE in out
+    # A known name is redacted even lower-case, where NER misses it.
+    assert Redactor(extra_names=["Kelly Smith"], use_ner=False).redact(
+        "went to kelly's, smith was there"
+    ) == (f"went to {NAME}'s, {NAME} was there")
+
+
+def test_speaker_labels():
+    assert looks_like_name("Darren") and looks_like_name("Mrs Jones")
+    for label in ("SPEAKER_00", "Speaker A", "Officer", "PO", "S1", "Client 2", "A"):
+        assert not looks_like_name(label), label
+
+
+def test_redact_session_covers_every_text(redactor):
+    session = make_session()
+    session.utterances[5].codes[0].evidence = "ask Darren"
+    redacted = redactor.redact_session(session)
+    assert redacted is not session and session.utterances[0].text.startswith(
+        "Hi Darren"
+    )  # original untouched
+    dump = redacted.model_dump_json()
+    assert CLIENT_NAME not in dump
+    assert "Kelly" not in dump and "Acacia Road" not in dump
+    assert {s.id for s in redacted.speakers} == {"PO", "Client"}
+    assert {u.speaker for u in redacted.utterances} == {"PO", "Client"}
+    assert all(not u.words for u in redacted.utterances)
+    assert redacted.settings["redacted"] is True
+    assert redactor.redact_session(redacted) is redacted  # never twice
+    assert len(redacted.utterances) == len(session.utterances)
+
+
+def test_file_name_is_redacted():
+    r = Redactor(extra_names=["Darren Smith"], use_ner=False)
+    assert r.redact_filename("darren_smith_week3.wav") == "name_week3.wav"
+    assert r.redact_filename("session-2024-05-01.wav") == "session-2024-05-01.wav"
