@@ -112,7 +112,7 @@ def decode(path: Path) -> tuple[np.ndarray, dict]:
                     break
                 continue
             except av.error.FFmpegError as exc:
-                raise AudioError(f"{path}: corrupt audio ({_reason(exc)})") from exc
+                raise AudioError(f"{path}: corrupt or truncated audio ({_reason(exc)})") from exc
             frame.pts = None
             frames_ok += 1
             for out in resampler.resample(frame):
@@ -131,10 +131,9 @@ def decode(path: Path) -> tuple[np.ndarray, dict]:
 
 
 def _reason(exc: BaseException) -> str:
-    text = str(exc).split(":")[0] if isinstance(exc, UnicodeDecodeError) else str(exc)
-    # FFmpeg errors repeat the path; keep the message to its reason.
-    text = text.replace("'", "")
-    return text.split(":")[1].strip() if text.count(":") >= 2 else text.strip()
+    """FFmpeg's reason without the errno and the repeated path."""
+    reason = getattr(exc, "strerror", None) or str(exc)
+    return str(reason).strip()
 
 
 def load_audio(path: str | Path) -> Audio:
@@ -151,10 +150,12 @@ def load_audio(path: str | Path) -> Audio:
     if info["frames"] == 0 or samples.shape[1] == 0:
         raise AudioError(f"{path}: not an audio file or corrupt (no audio could be decoded)")
     if info["invalid_frames"] > 0:
-        raise AudioError(f"{path}: corrupt audio ({info['invalid_frames']} undecodable frames)")
+        raise AudioError(f"{path}: corrupt or truncated audio ({info['invalid_frames']} undecodable frames)")
     declared = info["declared_seconds"]
     if declared and declared > MIN_SECONDS and seconds < TRUNCATION_TOLERANCE * declared:
-        raise AudioError(f"{path}: truncated file ({seconds:.1f} s of audio, header says {declared:.1f} s)")
+        raise AudioError(
+            f"{path}: corrupt or truncated audio (only {seconds:.1f} s decodable, header says {declared:.1f} s)"
+        )
     if seconds < MIN_SECONDS:
         raise AudioError(f"{path}: too short ({seconds:.1f} s; at least {MIN_SECONDS:.0f} s of speech is needed)")
     if float(np.abs(samples).max()) < SILENCE_PEAK:

@@ -199,7 +199,7 @@ def resolve_asr_model(spec: str) -> tuple[Path, ModelInfo]:
 
 
 def silero_vad_info() -> ModelInfo:
-    data = _package_dir("silero_vad", "silero-vad") / "data" / "silero_vad.onnx"
+    data = _package_dir("silero_vad", "silero-vad") / "data" / "silero_vad_16k_sequence.onnx"
     return ModelInfo(
         task="vad",
         name="silero-vad",
@@ -311,7 +311,7 @@ def list_models(
             "vad",
             "silero-vad v6 (faster-whisper VAD filter)",
             str(fw_vad) if fw_vad else None,
-            _version("faster-whisper"),
+            f"faster-whisper {_version('faster-whisper')}",
             "MIT",
             "ok" if fw_vad and fw_vad.exists() else "missing",
             bool(fw_vad and fw_vad.exists()),

@@ -248,7 +248,7 @@ def transcribe_recording(path: Path, options: AudioOptions, cache_path: Path | N
                 f"{path}: only one speaker detected, but --speakers {asked} was asked for "
                 "(check the recording, or leave out --speakers to code it with roles unknown)"
             )
-        warnings.append(f"{path}: only one speaker detected; roles are unknown")
+        # assign_roles adds the warning that roles are unknown.
     elif options.speakers != "auto" and len(speakers_found) < int(options.speakers):
         warnings.append(f"{path}: {len(speakers_found)} speakers detected, {options.speakers} asked for")
     warnings.extend(f"{path}: {note}" for note in diarization.notes if note.startswith("clusters merged"))

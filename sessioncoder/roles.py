@@ -372,7 +372,7 @@ def _infer(out: Transcript, ids: list[str], active: list[str], set_role) -> None
     if len(active) < 2 and all(labelled[sid] is None for sid in ids):
         for sid in ids:
             set_role(sid, "unknown", 0.0, ["only one speaker: no one to compare with"])
-        out.warnings.append(f"{source}: only one speaker found; roles are unknown")
+        out.warnings.append(f"{source}: only one speaker detected; roles are unknown")
         return
 
     cues = _cues(out, ids)

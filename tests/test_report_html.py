@@ -59,8 +59,9 @@ def test_miti_scores_shown_equal_the_profile(page, session):
     text = html.unescape(re.sub(r"<[^>]+>", "", page))
     for score in miti.scores:
         assert f"{score.name}: {score.display}" in text
-    assert f"<strong>{miti.adherent}</strong> MI-adherent" in page
-    assert f"<strong>{miti.non_adherent}</strong> MI-non-adherent" in page
+    adherence = _svg_with_label(page, "MI-adherent versus MI-non-adherent behaviours")
+    assert f">{miti.adherent}</text>" in adherence and f">{miti.non_adherent}</text>" in adherence
+    assert f"{miti.reflections} reflections ({miti.complex_reflections} complex)" in page
 
 
 def test_talk_time_and_structure_match_the_profile(page, session):

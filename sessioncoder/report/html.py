@@ -144,7 +144,7 @@ def fmt_time(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
 
 
-def _fit(label: str, pixels: float, char_px: float = 7.0) -> str:
+def _fit(label: str, pixels: float, char_px: float = 7.2) -> str:
     """Shorten a chart label to fit ``pixels`` at 13px system font (the full text goes in a tooltip)."""
     limit = max(4, int(pixels / char_px))
     if len(label) <= limit:
@@ -565,7 +565,7 @@ def _miti_svg(profile: Profile) -> str:
     bars, scales = [b for b, _ in targeted], [sc for _, sc in targeted]
     # Each score has its own scale, so draw one single-row chart per score, stacked.
     charts = [
-        bar_chart_svg([bar], scale, label=f"{bar.label}: {bar.display}", label_width=190)
+        bar_chart_svg([bar], scale, label=f"{bar.label}: {bar.display}", label_width=210)
         for bar, scale in zip(bars, scales, strict=True)
     ]
     legend = (
@@ -577,9 +577,10 @@ def _miti_svg(profile: Profile) -> str:
     )
     miti = profile.miti
     adherence = (
-        f'<p class="adherence"><strong>{miti.adherent}</strong> MI-adherent '
-        f"(affirm, autonomy, collaboration) \u00b7 <strong>{miti.non_adherent}</strong> MI-non-adherent "
-        f"(persuade, confront) \u00b7 {miti.reflections} reflections, {miti.questions} questions</p>"
+        '<p class="adherence muted">Adherent: affirm, emphasise autonomy, seek collaboration. '
+        "Non-adherent: persuade without permission, confront. "
+        f"{miti.reflections} reflections ({miti.complex_reflections} complex), "
+        f"{miti.questions} questions ({miti.open_questions} open).</p>"
     )
     return (
         '<div class="miti-charts">'
