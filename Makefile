@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: install
-	$(VENV)/bin/sessioncoder code examples/supervision_session.wav --out-dir demo-out
+	$(VENV)/bin/sessioncoder code examples/supervision_session.ogg --out-dir demo-out
 	@echo "Report: demo-out/supervision_session.html"
 
 test: install

@@ -37,7 +37,9 @@ class AnnoSession:
     transcript_id: str
     utterances: list[Utterance]
     reference: list[set[str]]
-    main_behaviour: list[str]  # therapist: reflection|question|therapist_input|other; client: change|neutral|sustain
+    main_behaviour: list[
+        str
+    ]  # therapist: reflection|question|therapist_input|other; client: change|neutral|sustain
 
 
 def reference_codes(row: dict[str, str]) -> set[str]:
@@ -46,7 +48,9 @@ def reference_codes(row: dict[str, str]) -> set[str]:
         if row["question_exists"] == "True":
             codes.add("mi.open_question" if row["question_subtype"] == "open" else "mi.closed_question")
         if row["reflection_exists"] == "True":
-            codes.add("mi.complex_reflection" if row["reflection_subtype"] == "complex" else "mi.simple_reflection")
+            codes.add(
+                "mi.complex_reflection" if row["reflection_subtype"] == "complex" else "mi.simple_reflection"
+            )
         if row["therapist_input_exists"] == "True":
             subtype = row["therapist_input_subtype"]
             if subtype == "information":
@@ -76,7 +80,12 @@ def load_annomi(path: Path = ANNOMI) -> list[AnnoSession] | None:
             s = sessions.setdefault(row["transcript_id"], AnnoSession(row["transcript_id"], [], [], []))
             role = "officer" if row["interlocutor"] == "therapist" else "client"
             s.utterances.append(
-                Utterance(index=len(s.utterances), speaker=row["interlocutor"], role=role, text=row["utterance_text"])
+                Utterance(
+                    index=len(s.utterances),
+                    speaker=row["interlocutor"],
+                    role=role,
+                    text=row["utterance_text"],
+                )
             )
             s.reference.append(reference_codes(row))
             s.main_behaviour.append(

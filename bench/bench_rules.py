@@ -34,7 +34,13 @@ def run() -> None:
         n += len(s.utterances)
     elapsed = time.perf_counter() - started
     scores = prf(predicted, reference, CODES)
-    console.print(prf_table(f"Rule coder vs AnnoMI training split ({len(sessions)} transcripts, {n} utterances)", scores))
+    console.print(
+        prf_table(
+            f"Rule coder vs AnnoMI training split ({len(sessions)} transcripts, {n} utterances)", scores
+        )
+    )
     speed = n / elapsed
     verdict = "meets" if speed >= TARGET_UTTERANCES_PER_SECOND else "BELOW"
-    console.print(f"rule coder speed: {speed:.0f} utterances/s on this machine ({verdict} the {TARGET_UTTERANCES_PER_SECOND}/s target)")
+    console.print(
+        f"rule coder speed: {speed:.0f} utterances/s on this machine ({verdict} the {TARGET_UTTERANCES_PER_SECOND}/s target)"
+    )

@@ -37,3 +37,8 @@ PYEOF
 printf 'Officer: this is a transcript, not a recording\n' > "$OUT/not_audio.wav"
 
 du -ch "$OUT"/* | tail -1
+
+# The demo recording (examples/, used by `make demo`): `bash scripts/make_fixtures.sh --demo`.
+if [ "${1:-}" = "--demo" ]; then
+  $SYNTH examples/supervision_session.txt examples/supervision_session.ogg --rttm examples/supervision_session.rttm
+fi

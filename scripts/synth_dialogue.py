@@ -120,13 +120,21 @@ def write(audio: np.ndarray, out: Path, rate: int, telephone: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("script", type=Path, help="'Speaker: text' lines")
     parser.add_argument("out", type=Path, help="output audio (.wav, .flac, .ogg, ...)")
-    parser.add_argument("--stereo", action="store_true", help="one speaker per channel (two lapel microphones)")
-    parser.add_argument("--crosstalk-db", type=float, default=20.0, help="how much quieter a voice is on the other mic")
+    parser.add_argument(
+        "--stereo", action="store_true", help="one speaker per channel (two lapel microphones)"
+    )
+    parser.add_argument(
+        "--crosstalk-db", type=float, default=20.0, help="how much quieter a voice is on the other mic"
+    )
     parser.add_argument("--rate", type=int, default=16_000, help="output sample rate")
-    parser.add_argument("--telephone", action="store_true", help="band-limit to 300-3400 Hz (use with --rate 8000)")
+    parser.add_argument(
+        "--telephone", action="store_true", help="band-limit to 300-3400 Hz (use with --rate 8000)"
+    )
     parser.add_argument("--rttm", type=Path, help="also write the reference speaker timing as RTTM")
     args = parser.parse_args(argv)
 
@@ -139,9 +147,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.rttm:
         uri = args.out.stem
         args.rttm.write_text(
-            "".join(f"SPEAKER {uri} 1 {s:.3f} {e - s:.3f} <NA> <NA> {spk} <NA> <NA>\n" for s, e, spk in reference)
+            "".join(
+                f"SPEAKER {uri} 1 {s:.3f} {e - s:.3f} <NA> <NA> {spk} <NA> <NA>\n" for s, e, spk in reference
+            )
         )
-    print(f"{args.out}: {audio.shape[1] / RATE:.1f} s, {len(lines)} lines, {args.out.stat().st_size // 1024} KB")
+    print(
+        f"{args.out}: {audio.shape[1] / RATE:.1f} s, {len(lines)} lines, {args.out.stat().st_size // 1024} KB"
+    )
     return 0
 
 

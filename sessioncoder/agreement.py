@@ -348,7 +348,9 @@ def compare(a: Coding, b: Coding, code_order: list[str] | None = None) -> Agreem
     ]
     clients = [k for k in keys if role(k) == "client" or (role(k) is None and k not in prac)]
     practitioner = confusion(
-        [main_behaviour(b.codes[k]) for k in prac], [main_behaviour(a.codes[k]) for k in prac], MAIN_BEHAVIOURS
+        [main_behaviour(b.codes[k]) for k in prac],
+        [main_behaviour(a.codes[k]) for k in prac],
+        MAIN_BEHAVIOURS,
     )
     client = confusion(
         [client_talk(b.codes[k]) for k in clients], [client_talk(a.codes[k]) for k in clients], CLIENT_TALK

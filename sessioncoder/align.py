@@ -30,7 +30,8 @@ SENTENCE_END = (".", "?", "!")
 
 def _segments(annotation: Annotation) -> list[tuple[float, float, str]]:
     return sorted(
-        (float(seg.start), float(seg.end), str(label)) for seg, _t, label in annotation.itertracks(yield_label=True)
+        (float(seg.start), float(seg.end), str(label))
+        for seg, _t, label in annotation.itertracks(yield_label=True)
     )
 
 
@@ -55,7 +56,10 @@ def assign_speakers(words: list[Word], annotation: Annotation) -> list[Word]:
             speaker = max(overlap.items(), key=lambda kv: kv[1])[0]
         else:
             mid = (word.start + word.end) / 2
-            speaker = min(segments, key=lambda seg: 0.0 if seg[0] <= mid <= seg[1] else min(abs(seg[0] - mid), abs(seg[1] - mid)))[2]
+            speaker = min(
+                segments,
+                key=lambda seg: 0.0 if seg[0] <= mid <= seg[1] else min(abs(seg[0] - mid), abs(seg[1] - mid)),
+            )[2]
         out.append(word.model_copy(update={"speaker": speaker}))
     return out
 
@@ -69,7 +73,7 @@ def smooth_flips(words: list[Word]) -> list[Word]:
         while j + 1 < len(words) and words[j + 1].speaker == words[i].speaker:
             j += 1
         run = j - i + 1
-        if 0 < i and j + 1 < len(words) and run <= MAX_FLIP_WORDS:
+        if i > 0 and j + 1 < len(words) and run <= MAX_FLIP_WORDS:
             before, after = words[i - 1], words[j + 1]
             if (
                 before.speaker == after.speaker
@@ -108,12 +112,20 @@ def fix_sentence_fragments(words: list[Word]) -> list[Word]:
             continue
         # Tail of a's run since its last sentence end.
         tail = [i]
-        while tail[0] - 1 >= 0 and words[tail[0] - 1].speaker == a.speaker and not _ends_sentence(words[tail[0] - 1]):
+        while (
+            tail[0] - 1 >= 0
+            and words[tail[0] - 1].speaker == a.speaker
+            and not _ends_sentence(words[tail[0] - 1])
+        ):
             tail.insert(0, tail[0] - 1)
         tail_starts_sentence = tail[0] == 0 or _ends_sentence(words[tail[0] - 1])
         # Head of b's run up to its first sentence end.
         head = [i + 1]
-        while not _ends_sentence(words[head[-1]]) and head[-1] + 1 < len(words) and words[head[-1] + 1].speaker == b.speaker:
+        while (
+            not _ends_sentence(words[head[-1]])
+            and head[-1] + 1 < len(words)
+            and words[head[-1] + 1].speaker == b.speaker
+        ):
             head.append(head[-1] + 1)
         head_ends_sentence = _ends_sentence(words[head[-1]])
         if tail_starts_sentence and len(tail) <= MAX_FRAGMENT_WORDS and len(tail) < len(head):

@@ -86,7 +86,12 @@ def transcribe(
             if not text:
                 continue
             words.append(
-                Word(text=text, start=round(float(w.start), 3), end=round(float(w.end), 3), probability=round(float(w.probability), 4))
+                Word(
+                    text=text,
+                    start=round(float(w.start), 3),
+                    end=round(float(w.end), 3),
+                    probability=round(float(w.probability), 4),
+                )
             )
         if on_progress:
             on_progress(float(segment.end))

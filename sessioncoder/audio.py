@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import gc
 import io
-import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -157,7 +156,9 @@ def load_audio(path: str | Path) -> Audio:
             f"{path}: corrupt or truncated audio (only {seconds:.1f} s decodable, header says {declared:.1f} s)"
         )
     if seconds < MIN_SECONDS:
-        raise AudioError(f"{path}: too short ({seconds:.1f} s; at least {MIN_SECONDS:.0f} s of speech is needed)")
+        raise AudioError(
+            f"{path}: too short ({seconds:.1f} s; at least {MIN_SECONDS:.0f} s of speech is needed)"
+        )
     if float(np.abs(samples).max()) < SILENCE_PEAK:
         raise AudioError(f"{path}: silent recording (no speech found)")
     audio = Audio(
@@ -217,7 +218,9 @@ def analyse_channels(audio: Audio) -> ChannelReport:
         return ChannelReport(False, 0.0, 0, 0.0, 0.0, "one channel is silent")
     correlation = float(np.corrcoef(left, right)[0, 1])
     if correlation > 0.9:
-        return ChannelReport(False, correlation, 0, 0.0, 0.0, f"channels nearly identical (r={correlation:.2f})")
+        return ChannelReport(
+            False, correlation, 0, 0.0, 0.0, f"channels nearly identical (r={correlation:.2f})"
+        )
     db = frame_energies_db(audio.channels)
     loudest = db.max(axis=0)
     active = loudest > max(loudest.max() - 35.0, -60.0)

@@ -119,7 +119,13 @@ def run_job(job: BatchJob, force: bool = False) -> BatchResult:
         transcript = read_input(job.path, audio_options, cache_path=cache)
         session = code_transcript(transcript, codebook, use_model=job.settings.get("use_model", True))
         session.settings["input_key"] = key
-        write_outputs(session, codebook, job.out_dir, job.stem, formats=job.settings.get("formats", ("json", "md", "csv", "html")))
+        write_outputs(
+            session,
+            codebook,
+            job.out_dir,
+            job.stem,
+            formats=job.settings.get("formats", ("json", "md", "csv", "html")),
+        )
         return BatchResult(job.path, job.stem, "coded", row=summary_row(job.stem, session))
     except SessionCoderError as exc:
         return BatchResult(job.path, job.stem, "failed", error=str(exc))

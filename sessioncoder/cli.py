@@ -18,7 +18,14 @@ from typing import Annotated
 import click
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from . import __version__
@@ -87,7 +94,9 @@ def _audio_options(asr_model, language, diarizer, speakers, pyannote_model, offi
 
 def _summary_table(stem: str, session) -> Table:
     p = session.profile
-    table = Table(title=f"{stem}: {p.duration_minutes:.1f} min, {p.utterances} utterances", title_justify="left")
+    table = Table(
+        title=f"{stem}: {p.duration_minutes:.1f} min, {p.utterances} utterances", title_justify="left"
+    )
     table.add_column("measure")
     table.add_column("value", justify="right")
     table.add_column("rating / detail")
@@ -99,7 +108,9 @@ def _summary_table(stem: str, session) -> Table:
     for s in p.miti.scores[:5]:
         table.add_row(s.name, s.display, s.rating if s.rating != "n/a" else "")
     for area in p.skill_areas:
-        table.add_row(area.name, f"{area.score:.0%}", f"{area.count} uses; {', '.join(area.skills_used) or '—'}")
+        table.add_row(
+            area.name, f"{area.score:.0%}", f"{area.count} uses; {', '.join(area.skills_used) or '—'}"
+        )
     present = [s.name for s in p.structure if s.present]
     table.add_row("structure", f"{len(present)}/{len(p.structure)}", ", ".join(present) or "—")
     table.add_row(
@@ -114,19 +125,46 @@ def _summary_table(stem: str, session) -> Table:
 
 @app.command()
 def code(
-    inputs: Annotated[list[Path], typer.Argument(help="Recordings (wav, mp3, m4a, flac, ogg) or transcripts (txt, vtt, csv, json).")],
-    out_dir: Annotated[Path, typer.Option("--out-dir", "-o", help="Where to write the outputs.")] = Path("out"),
+    inputs: Annotated[
+        list[Path],
+        typer.Argument(help="Recordings (wav, mp3, m4a, flac, ogg) or transcripts (txt, vtt, csv, json)."),
+    ],
+    out_dir: Annotated[Path, typer.Option("--out-dir", "-o", help="Where to write the outputs.")] = Path(
+        "out"
+    ),
     codebook: CodebookOption = "stics",
-    formats: Annotated[str, typer.Option("--format", help="Comma-separated: json,md,csv,html.")] = "json,md,csv,html",
-    redact: Annotated[bool, typer.Option("--redact", help="Redact names, places, phone numbers, dates of birth and addresses in md/csv/html.")] = False,
-    embed_audio: Annotated[bool, typer.Option("--embed-audio", help="Embed the recording in the HTML report.")] = False,
-    no_model: Annotated[bool, typer.Option("--no-model", help="Rules only: do not use the trained MI model.")] = False,
-    officer: Annotated[str | None, typer.Option("--officer", help="Speaker id that is the officer (overrides inference).")] = None,
-    asr_model: Annotated[str, typer.Option("--asr-model", help="tiny.en, base, or a CTranslate2 Whisper directory.")] = "base",
+    formats: Annotated[
+        str, typer.Option("--format", help="Comma-separated: json,md,csv,html.")
+    ] = "json,md,csv,html",
+    redact: Annotated[
+        bool,
+        typer.Option(
+            "--redact",
+            help="Redact names, places, phone numbers, dates of birth and addresses in md/csv/html.",
+        ),
+    ] = False,
+    embed_audio: Annotated[
+        bool, typer.Option("--embed-audio", help="Embed the recording in the HTML report.")
+    ] = False,
+    no_model: Annotated[
+        bool, typer.Option("--no-model", help="Rules only: do not use the trained MI model.")
+    ] = False,
+    officer: Annotated[
+        str | None, typer.Option("--officer", help="Speaker id that is the officer (overrides inference).")
+    ] = None,
+    asr_model: Annotated[
+        str, typer.Option("--asr-model", help="tiny.en, base, or a CTranslate2 Whisper directory.")
+    ] = "base",
     language: Annotated[str, typer.Option("--language", help="Spoken language code, or 'auto'.")] = "en",
-    diarizer: Annotated[str, typer.Option("--diarizer", help="auto, embedded, channels or pyannote.")] = "auto",
-    speakers: Annotated[str | None, typer.Option("--speakers", help="Number of speakers, or 'auto' (default 2).")] = None,
-    pyannote_model: Annotated[Path | None, typer.Option("--pyannote-model", help="Local pyannote.audio pipeline directory.")] = None,
+    diarizer: Annotated[
+        str, typer.Option("--diarizer", help="auto, embedded, channels or pyannote.")
+    ] = "auto",
+    speakers: Annotated[
+        str | None, typer.Option("--speakers", help="Number of speakers, or 'auto' (default 2).")
+    ] = None,
+    pyannote_model: Annotated[
+        Path | None, typer.Option("--pyannote-model", help="Local pyannote.audio pipeline directory.")
+    ] = None,
 ) -> None:
     """Code sessions: writes DIR/<stem>.session.json, <stem>.md, <stem>.utterances.csv and <stem>.html."""
     from .batch import session_stem, unique_stems
@@ -143,10 +181,16 @@ def code(
         try:
             audio_options = None
             if path.suffix.lower() in AUDIO_SUFFIXES:
-                audio_options = _audio_options(asr_model, language, diarizer, speakers, pyannote_model, officer)
-            transcript = read_input(path, audio_options, cache_path=out_dir / f"{stem}.transcript.json", officer=officer)
+                audio_options = _audio_options(
+                    asr_model, language, diarizer, speakers, pyannote_model, officer
+                )
+            transcript = read_input(
+                path, audio_options, cache_path=out_dir / f"{stem}.transcript.json", officer=officer
+            )
             session = code_transcript(transcript, book, use_model=not no_model)
-            written = write_outputs(session, book, out_dir, stem, fmt_list, redact=redact, embed_audio=embed_audio)
+            written = write_outputs(
+                session, book, out_dir, stem, fmt_list, redact=redact, embed_audio=embed_audio
+            )
         except SessionCoderError as exc:
             if len(inputs) == 1:
                 raise
@@ -159,7 +203,9 @@ def code(
             err_console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
         audio_seconds = transcript.timings.get("audio_seconds")
         if audio_seconds:
-            console.print(f"real-time factor {elapsed / audio_seconds:.2f} ({elapsed:.1f} s for {audio_seconds:.1f} s of audio)")
+            console.print(
+                f"real-time factor {elapsed / audio_seconds:.2f} ({elapsed:.1f} s for {audio_seconds:.1f} s of audio)"
+            )
         console.print("wrote " + ", ".join(str(p) for p in written), highlight=False, soft_wrap=True)
     if failures:
         raise typer.Exit(2)
@@ -171,7 +217,9 @@ def _parse_formats(formats: str) -> list[str]:
     chosen = [f.strip().lower() for f in formats.split(",") if f.strip()]
     unknown = [f for f in chosen if f not in ALL_FORMATS]
     if unknown or not chosen:
-        raise InputError(f"--format: unknown format(s) {', '.join(unknown) or '(none)'} (use {', '.join(ALL_FORMATS)})")
+        raise InputError(
+            f"--format: unknown format(s) {', '.join(unknown) or '(none)'} (use {', '.join(ALL_FORMATS)})"
+        )
     if "json" not in chosen:
         chosen.insert(0, "json")  # the session JSON is the artefact every other step starts from
     return chosen
@@ -183,13 +231,21 @@ def _parse_formats(formats: str) -> list[str]:
 @app.command()
 def batch(
     inputs: Annotated[list[Path], typer.Argument(help="Folders and/or files to code.")],
-    out_dir: Annotated[Path, typer.Option("--out-dir", "-o", help="Where to write outputs and summary.csv.")] = Path("out"),
+    out_dir: Annotated[
+        Path, typer.Option("--out-dir", "-o", help="Where to write outputs and summary.csv.")
+    ] = Path("out"),
     codebook: CodebookOption = "stics",
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Parallel worker processes.")] = 1,
     force: Annotated[bool, typer.Option("--force", help="Re-code sessions even if already coded.")] = False,
-    no_model: Annotated[bool, typer.Option("--no-model", help="Rules only: do not use the trained MI model.")] = False,
-    asr_model: Annotated[str, typer.Option("--asr-model", help="For recordings: tiny.en, base, or a directory.")] = "base",
-    formats: Annotated[str, typer.Option("--format", help="Comma-separated: json,md,csv,html.")] = "json,md,csv,html",
+    no_model: Annotated[
+        bool, typer.Option("--no-model", help="Rules only: do not use the trained MI model.")
+    ] = False,
+    asr_model: Annotated[
+        str, typer.Option("--asr-model", help="For recordings: tiny.en, base, or a directory.")
+    ] = "base",
+    formats: Annotated[
+        str, typer.Option("--format", help="Comma-separated: json,md,csv,html.")
+    ] = "json,md,csv,html",
 ) -> None:
     """Code many sessions with a progress bar; resumes, writes DIR/summary.csv, lists failures at the end."""
     from .batch import BatchJob, collect_inputs, run_batch, unique_stems, write_summary
@@ -201,10 +257,18 @@ def batch(
     load_codebook(book_path)  # a malformed codebook fails once, up front, not once per session
     paths = collect_inputs(inputs, out_dir)
     if not paths:
-        raise InputError(f"no sessions found in {', '.join(map(str, inputs))} (supported: txt, vtt, csv, json and audio)")
+        raise InputError(
+            f"no sessions found in {', '.join(map(str, inputs))} (supported: txt, vtt, csv, json and audio)"
+        )
     stems = unique_stems(paths)
-    settings = {"use_model": not no_model, "audio": {"asr_model": asr_model}, "formats": _parse_formats(formats)}
-    batch_jobs = [BatchJob(path=p, stem=stems[p], out_dir=out_dir, codebook=book_path, settings=settings) for p in paths]
+    settings = {
+        "use_model": not no_model,
+        "audio": {"asr_model": asr_model},
+        "formats": _parse_formats(formats),
+    }
+    batch_jobs = [
+        BatchJob(path=p, stem=stems[p], out_dir=out_dir, codebook=book_path, settings=settings) for p in paths
+    ]
     results = []
     with Progress(
         TextColumn("[bold]coding"),
@@ -234,7 +298,9 @@ def batch(
     coded = sum(r.status == "coded" for r in results)
     skipped = sum(r.status == "skipped" for r in results)
     failed = [r for r in results if r.status == "failed"]
-    console.print(f"coded {coded}, skipped {skipped} (already coded), failed {len(failed)}; summary: {summary}")
+    console.print(
+        f"coded {coded}, skipped {skipped} (already coded), failed {len(failed)}; summary: {summary}"
+    )
     if failed:
         err_console.print(f"[red]{len(failed)} session(s) failed:[/red]")
         for r in failed:
@@ -270,7 +336,9 @@ def codebook_show(
             console.print(f"  + {ex.text}")
         for ex in spec.counter_examples:
             console.print(f"  − {ex.text}")
-        console.print(f"rules: {', '.join(r.id for r in spec.rules) or '—'}; STICS area: {spec.stics_area or '—'}; MITI: {spec.miti or '—'}")
+        console.print(
+            f"rules: {', '.join(r.id for r in spec.rules) or '—'}; STICS area: {spec.stics_area or '—'}; MITI: {spec.miti or '—'}"
+        )
         return
     console.print(f"[bold]{book.id}[/bold] {book.version}: {book.name}")
     for group_id, group in book.groups.items():

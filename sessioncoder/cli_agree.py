@@ -29,9 +29,14 @@ def print_report(report: AgreementReport, out: Console = console) -> None:
             f"[yellow]left out: {report.only_in_a} utterance(s) only in {report.coder_a}, "
             f"{report.only_in_b} only in {report.coder_b}[/]"
         )
-    for name, sessions in ((report.coder_a, report.sessions_only_in_a), (report.coder_b, report.sessions_only_in_b)):
+    for name, sessions in (
+        (report.coder_a, report.sessions_only_in_a),
+        (report.coder_b, report.sessions_only_in_b),
+    ):
         if sessions:
-            out.print(f"[yellow]sessions only in {name}: {', '.join(sessions[:10])}{' …' if len(sessions) > 10 else ''}[/]")
+            out.print(
+                f"[yellow]sessions only in {name}: {', '.join(sessions[:10])}{' …' if len(sessions) > 10 else ''}[/]"
+            )
 
     table = Table(title="Per code (utterance level)")
     for col in ("code", "precision", "recall", "F1", "κ", "support", "count A"):
@@ -85,13 +90,23 @@ def register(app: typer.Typer) -> None:
     @app.command("agree")
     def agree(
         coder_a: Annotated[
-            Path, typer.Argument(help="The tool's output folder (*.session.json) or a coder's CSV (session,index,codes).")
+            Path,
+            typer.Argument(
+                help="The tool's output folder (*.session.json) or a coder's CSV (session,index,codes)."
+            ),
         ],
-        coder_b: Annotated[Path, typer.Argument(help="The reference coder's CSV (session,index,codes[,role]).")],
+        coder_b: Annotated[
+            Path, typer.Argument(help="The reference coder's CSV (session,index,codes[,role]).")
+        ],
         out: Annotated[
-            Path | None, typer.Option("--out", help="Write PREFIX.json, PREFIX.codes.csv, PREFIX.sessions.csv, PREFIX.icc.csv.")
+            Path | None,
+            typer.Option(
+                "--out", help="Write PREFIX.json, PREFIX.codes.csv, PREFIX.sessions.csv, PREFIX.icc.csv."
+            ),
         ] = None,
-        codebook: Annotated[str, typer.Option("--codebook", help="Codebook id or YAML that code ids must belong to.")] = "stics",
+        codebook: Annotated[
+            str, typer.Option("--codebook", help="Codebook id or YAML that code ids must belong to.")
+        ] = "stics",
     ) -> None:
         """Agreement per code (P/R/F1, Cohen's κ), confusion matrices and session-level ICC(2,1).
 

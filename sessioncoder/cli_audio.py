@@ -18,7 +18,8 @@ def models_command(
         str, typer.Option("--asr-model", help="The ASR model to check: tiny.en, base or a directory.")
     ] = "base",
     pyannote_model: Annotated[
-        Path | None, typer.Option("--pyannote-model", help="Also check a local pyannote.audio pipeline directory.")
+        Path | None,
+        typer.Option("--pyannote-model", help="Also check a local pyannote.audio pipeline directory."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:

@@ -28,7 +28,9 @@ from .errors import CodebookError
 from .fileio import sha256_text
 from .schema import CodebookRef
 
-CODEBOOK_DIR = Path(os.environ.get("SESSIONCODER_CODEBOOKS", Path(__file__).resolve().parent.parent / "codebooks"))
+CODEBOOK_DIR = Path(
+    os.environ.get("SESSIONCODER_CODEBOOKS", Path(__file__).resolve().parent.parent / "codebooks")
+)
 DEFAULT_CODEBOOK = "stics"
 
 # The ids fixed by shared/docs/codebook-spec.md (version 1). Kept here, not only
@@ -84,7 +86,14 @@ class RuleSpec(_Spec):
     lemmas: list[str] = Field(default_factory=list)
     regex: list[str] = Field(default_factory=list)
     detector: (
-        Literal["question", "open_question", "closed_question", "reflection", "simple_reflection", "complex_reflection"]
+        Literal[
+            "question",
+            "open_question",
+            "closed_question",
+            "reflection",
+            "simple_reflection",
+            "complex_reflection",
+        ]
         | None
     ) = None
     confidence: float = Field(default=0.7, ge=0.0, le=1.0)
@@ -140,13 +149,17 @@ class CodeSpec(_Spec):
     implies: list[str] = Field(default_factory=list)
     rules: list[RuleSpec] = Field(default_factory=list)
 
-    _examples = field_validator("examples", "counter_examples", mode="before")(classmethod(lambda cls, v: _as_examples(v)))
+    _examples = field_validator("examples", "counter_examples", mode="before")(
+        classmethod(lambda cls, v: _as_examples(v))
+    )
 
     @field_validator("id")
     @classmethod
     def _id_shape(cls, value: str) -> str:
         if not CODE_ID_RE.match(value):
-            raise ValueError(f"code id {value!r} must look like 'group.name' (lower case, digits, underscores)")
+            raise ValueError(
+                f"code id {value!r} must look like 'group.name' (lower case, digits, underscores)"
+            )
         return value
 
 
@@ -167,7 +180,19 @@ class CoderSettings(_Spec):
     topic_carry_over_max_words: int = 8
     topic_carry_over_confidence: float = Field(default=0.5, ge=0, le=1)
     backchannels: list[str] = Field(
-        default_factory=lambda: ["yeah", "yes", "no", "right", "okay", "ok", "mm", "mhm", "uh huh", "sure", "fine"]
+        default_factory=lambda: [
+            "yeah",
+            "yes",
+            "no",
+            "right",
+            "okay",
+            "ok",
+            "mm",
+            "mhm",
+            "uh huh",
+            "sure",
+            "fine",
+        ]
     )
     missed_opportunity_window: int = 3  # utterances after the client's statement
     low_confidence: float = Field(default=0.6, ge=0, le=1)  # codes below this are flagged for human review
@@ -194,7 +219,9 @@ class Codebook(_Spec):
             if key != code.id:
                 raise ValueError(f"code key {key!r} differs from its id {code.id!r}")
             if code.group not in self.groups:
-                raise ValueError(f"code {key}: unknown group {code.group!r} (groups: {', '.join(self.groups)})")
+                raise ValueError(
+                    f"code {key}: unknown group {code.group!r} (groups: {', '.join(self.groups)})"
+                )
             if code.stics_area is not None and code.stics_area not in self.skill_areas:
                 raise ValueError(f"code {key}: unknown stics_area {code.stics_area!r}")
             for implied in code.implies:
@@ -227,7 +254,9 @@ class Codebook(_Spec):
         """Raise a one-line CodebookError naming ``where`` for any id not in this codebook."""
         unknown = sorted(set(code_ids) - set(self.codes))
         if unknown:
-            raise CodebookError(f"{where}: unknown code id(s) {', '.join(unknown)} (not in codebook {self.id})")
+            raise CodebookError(
+                f"{where}: unknown code id(s) {', '.join(unknown)} (not in codebook {self.id})"
+            )
 
 
 # --------------------------------------------------------------------------- loading
@@ -303,7 +332,9 @@ def resolve_codebook_path(id_or_path: str | Path | None) -> Path:
         return candidate
     by_id = CODEBOOK_DIR / f"{id_or_path}.yaml"
     if not by_id.is_file():
-        raise CodebookError(f"unknown codebook id {str(id_or_path)!r} (available: {', '.join(available_codebooks())})")
+        raise CodebookError(
+            f"unknown codebook id {str(id_or_path)!r} (available: {', '.join(available_codebooks())})"
+        )
     return by_id
 
 
@@ -334,15 +365,21 @@ def _fill_code_ids(data: dict[str, Any]) -> None:
                 spec.setdefault("id", key)
 
 
-def _raw_codebook(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict[str, Any], dict[tuple[Any, ...], int], str]:
+def _raw_codebook(
+    path: Path, seen: tuple[Path, ...] = ()
+) -> tuple[dict[str, Any], dict[tuple[Any, ...], int], str]:
     resolved = path.resolve()
     if resolved in seen:
-        raise CodebookError(f"{path}: codebook extends itself (cycle through {', '.join(p.name for p in seen)})")
+        raise CodebookError(
+            f"{path}: codebook extends itself (cycle through {', '.join(p.name for p in seen)})"
+        )
     data, lines, text = _read_yaml(path)
     _fill_code_ids(data)
     parent = data.get("extends")
     if parent:
-        parent_path = resolve_codebook_path(parent if not str(parent).endswith((".yaml", ".yml")) else path.parent / parent)
+        parent_path = resolve_codebook_path(
+            parent if not str(parent).endswith((".yaml", ".yml")) else path.parent / parent
+        )
         base, _, base_text = _raw_codebook(parent_path, (*seen, resolved))
         data = _deep_merge(base, data)
         data["extends"] = parent

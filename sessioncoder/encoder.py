@@ -70,7 +70,8 @@ class SentenceEncoder:
         self.tokenizer.no_padding()
         self.tokenizer.no_truncation()
         options = ort.SessionOptions()
-        options.intra_op_num_threads = max(1, threads)
+        self.threads = max(1, threads)
+        options.intra_op_num_threads = 1  # parallelism is across batches, see _run
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
         try:
@@ -121,37 +122,50 @@ class SentenceEncoder:
 
     # ------------------------------------------------------------------ running
 
+    def _run_batch(
+        self, packed: list[tuple[list[int], list[int], list[int]]], chunk: np.ndarray
+    ) -> np.ndarray:
+        width = max(len(packed[i][0]) for i in chunk)
+        ids = np.zeros((len(chunk), width), dtype=np.int64)
+        types = np.zeros_like(ids)
+        mask = np.zeros_like(ids)
+        pool = np.zeros((len(chunk), width), dtype=np.float32)
+        for row, i in enumerate(chunk):
+            p_ids, p_types, p_pool = packed[i]
+            n = len(p_ids)
+            ids[row, :n] = p_ids
+            types[row, :n] = p_types
+            mask[row, :n] = 1
+            pool[row, :n] = p_pool
+        hidden = self.session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})[
+            0
+        ]
+        pool_sum = np.maximum(pool.sum(axis=1, keepdims=True), 1.0)
+        vectors = (hidden * pool[:, :, None]).sum(axis=1) / pool_sum
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
+
     def _run(self, packed: list[tuple[list[int], list[int], list[int]]], batch_size: int) -> np.ndarray:
         out = np.zeros((len(packed), DIM), dtype=np.float32)
         order = np.argsort([len(p[0]) for p in packed], kind="stable")  # similar lengths batch together
-        for start in range(0, len(order), batch_size):
-            chunk = order[start : start + batch_size]
-            width = max(len(packed[i][0]) for i in chunk)
-            ids = np.zeros((len(chunk), width), dtype=np.int64)
-            types = np.zeros_like(ids)
-            mask = np.zeros_like(ids)
-            pool = np.zeros((len(chunk), width), dtype=np.float32)
-            for row, i in enumerate(chunk):
-                p_ids, p_types, p_pool = packed[i]
-                n = len(p_ids)
-                ids[row, :n] = p_ids
-                types[row, :n] = p_types
-                mask[row, :n] = 1
-                pool[row, :n] = p_pool
-            hidden = self.session.run(
-                None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-            )[0]
-            pool_sum = np.maximum(pool.sum(axis=1, keepdims=True), 1.0)
-            vectors = (hidden * pool[:, :, None]).sum(axis=1) / pool_sum
-            norms = np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
-            out[chunk] = vectors / norms
+        chunks = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
+        if self.threads > 1 and len(chunks) > 1:
+            # One single-threaded run per batch, batches in parallel: onnxruntime releases the GIL,
+            # and for short utterances this scales far better than intra-op threads.
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=self.threads) as pool:
+                results = list(pool.map(lambda c: self._run_batch(packed, c), chunks))
+        else:
+            results = [self._run_batch(packed, c) for c in chunks]
+        for chunk, vectors in zip(chunks, results, strict=True):
+            out[chunk] = vectors
         return out
 
-    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+    def encode(self, texts: list[str], batch_size: int = 8) -> np.ndarray:
         """One L2-normalised 384-d vector per text."""
         return self._run([self._pack(None, self._ids(t)) for t in texts], batch_size)
 
-    def encode_in_context(self, contexts: list[str], texts: list[str], batch_size: int = 32) -> np.ndarray:
+    def encode_in_context(self, contexts: list[str], texts: list[str], batch_size: int = 8) -> np.ndarray:
         """Vectors of ``texts`` pooled over their own tokens, encoded after ``contexts``."""
         packed = [
             self._pack(self._ids(c), self._ids(t)) if c else self._pack(None, self._ids(t))

@@ -24,7 +24,9 @@ def atomic_open(path: str | Path, mode: str = "w", encoding: str | None = "utf-8
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     binary = "b" in mode
     try:
-        with os.fdopen(fd, mode, encoding=None if binary else encoding, newline=None if binary else "") as handle:
+        with os.fdopen(
+            fd, mode, encoding=None if binary else encoding, newline=None if binary else ""
+        ) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())

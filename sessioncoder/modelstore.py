@@ -114,7 +114,9 @@ def whisper_base_dir(verify: bool = True) -> Path:
     pieces = [part1 / "model.bin.part1", part2 / "model.bin.part2"]
     for piece in pieces:
         if not piece.exists():
-            raise ModelError(f"{piece}: missing half of the Whisper base model; reinstall {WHISPER_BASE_PACKAGES}")
+            raise ModelError(
+                f"{piece}: missing half of the Whisper base model; reinstall {WHISPER_BASE_PACKAGES}"
+            )
     try:
         target.mkdir(parents=True, exist_ok=True)
         with atomic_open(model_bin, "wb") as out:
@@ -195,7 +197,9 @@ def resolve_asr_model(spec: str) -> tuple[Path, ModelInfo]:
         )
         return path, info
     path = check_whisper_dir(Path(spec).expanduser())
-    return path, ModelInfo(task="asr", name=path.name, path=str(path.resolve()), licence="as supplied by the user")
+    return path, ModelInfo(
+        task="asr", name=path.name, path=str(path.resolve()), licence="as supplied by the user"
+    )
 
 
 def silero_vad_info() -> ModelInfo:
@@ -243,9 +247,8 @@ def _status_whisper(name: str, path: Path, size: int, sha: str, full: bool) -> t
         return "missing model.bin", False
     if model_bin.stat().st_size != size:
         return f"wrong size ({model_bin.stat().st_size} bytes)", False
-    if full and not _stamp_matches(model_bin, sha):
-        if sha256_file(model_bin) != sha:
-            return "sha256 does not match", False
+    if full and not _stamp_matches(model_bin, sha) and sha256_file(model_bin) != sha:
+        return "sha256 does not match", False
     return "ok (size and sha256 verified)" if full else "ok (size verified)", True
 
 
@@ -299,7 +302,11 @@ def list_models(
     if asr_model not in ("base", "tiny.en"):
         try:
             path = check_whisper_dir(Path(asr_model).expanduser())
-            rows.append(ModelStatus("asr", f"{path.name} (selected)", str(path), None, "user's", "ok (files present)", True))
+            rows.append(
+                ModelStatus(
+                    "asr", f"{path.name} (selected)", str(path), None, "user's", "ok (files present)", True
+                )
+            )
         except ModelError as exc:
             rows.append(ModelStatus("asr", asr_model, asr_model, None, "user's", str(exc), False))
     # faster-whisper's own VAD filter.
@@ -323,7 +330,13 @@ def list_models(
             exists = Path(info.path or "").exists()
             rows.append(
                 ModelStatus(
-                    info.task, info.name, info.path, info.version, info.licence or "", "ok" if exists else "missing", exists
+                    info.task,
+                    info.name,
+                    info.path,
+                    info.version,
+                    info.licence or "",
+                    "ok" if exists else "missing",
+                    exists,
                 )
             )
         except ModelError as exc:
@@ -335,9 +348,19 @@ def list_models(
             check_model_dir(pyannote_model)
             rows.append(
                 ModelStatus(
-                    "diarisation", "pyannote pipeline", str(pyannote_model), None, "see model cards (MIT / CC-BY-4.0)", "ok (files present)", True
+                    "diarisation",
+                    "pyannote pipeline",
+                    str(pyannote_model),
+                    None,
+                    "see model cards (MIT / CC-BY-4.0)",
+                    "ok (files present)",
+                    True,
                 )
             )
         except ModelError as exc:
-            rows.append(ModelStatus("diarisation", "pyannote pipeline", str(pyannote_model), None, "", str(exc), False))
+            rows.append(
+                ModelStatus(
+                    "diarisation", "pyannote pipeline", str(pyannote_model), None, "", str(exc), False
+                )
+            )
     return rows

@@ -12,13 +12,13 @@ from collections import Counter
 
 from .codebook import Codebook
 from .schema import (
-    CodedSession,
     CodeCount,
+    CodedSession,
     Content,
     Evidence,
+    MissedOpportunity,
     Miti,
     MitiScore,
-    MissedOpportunity,
     Profile,
     Rating,
     SkillArea,
@@ -76,7 +76,7 @@ def compute_miti(counts: Counter[str]) -> Miti:
 
     >>> m = compute_miti(Counter({"mi.simple_reflection": 2, "mi.complex_reflection": 2, "mi.open_question": 1, "mi.closed_question": 3}))
     >>> [(s.id, s.display, s.rating) for s in m.scores][:3]
-    [('rq_ratio', '0.50', 'below'), ('pct_complex_reflections', '50%', 'good'), ('pct_open_questions', '25%', 'below')]
+    [('rq_ratio', '1.00', 'fair'), ('pct_complex_reflections', '50%', 'good'), ('pct_open_questions', '25%', 'below')]
     """
     simple, complex_ = counts["mi.simple_reflection"], counts["mi.complex_reflection"]
     open_, closed = counts["mi.open_question"], counts["mi.closed_question"]
@@ -129,7 +129,9 @@ def _talk_time(utterances: list[Utterance], timed: bool) -> TalkTime:
             TalkShare(
                 role=role,  # type: ignore[arg-type]
                 seconds=round(seconds, 2) if seconds is not None else None,
-                share_time=(seconds / total_seconds if total_seconds else 0.0) if seconds is not None else None,
+                share_time=(seconds / total_seconds if total_seconds else 0.0)
+                if seconds is not None
+                else None,
                 words=words,
                 share_words=words / total_words,
                 utterances=len(mine),
@@ -138,12 +140,16 @@ def _talk_time(utterances: list[Utterance], timed: bool) -> TalkTime:
     return TalkTime(basis="time" if timed else "words", roles=shares)
 
 
-def _structure(codebook: Codebook, utterances: list[Utterance], positions: list[float]) -> list[StructureItem]:
+def _structure(
+    codebook: Codebook, utterances: list[Utterance], positions: list[float]
+) -> list[StructureItem]:
     items = []
     for code in codebook.codes_in_group("structuring"):
         hits = [i for i, u in enumerate(utterances) if u.has(code.id)]
         expected = code.expected_position or "any"
-        item = StructureItem(code=code.id, name=code.name, present=bool(hits), count=len(hits), expected=expected)
+        item = StructureItem(
+            code=code.id, name=code.name, present=bool(hits), count=len(hits), expected=expected
+        )
         if hits:
             # Where it happened: the first occurrence for opening moves, the last for closing ones.
             where = hits[-1] if expected == "end" else hits[0]
@@ -198,7 +204,9 @@ def _content(codebook: Codebook, utterances: list[Utterance], timed: bool, total
         )
         for t in topics
     ]
-    procriminal = [u for u in utterances if u.has("topic.procriminal_attitudes", "client.procriminal_statement")]
+    procriminal = [
+        u for u in utterances if u.has("topic.procriminal_attitudes", "client.procriminal_statement")
+    ]
     return Content(
         basis="time" if timed else "words",
         topics=rows,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -162,7 +163,9 @@ def _channel_masks(audio: Audio) -> np.ndarray:
     return masks[:, :n]
 
 
-def _transcribe_channels(audio: Audio, model_dir: Path, options: AudioOptions, labels: dict[str, str], progress) -> list[Word]:
+def _transcribe_channels(
+    audio: Audio, model_dir: Path, options: AudioOptions, labels: dict[str, str], progress
+) -> list[Word]:
     """Transcribe each lapel channel alone (its own speech only), so overlapping talk is not lost."""
     masks = _channel_masks(audio)
     words: list[Word] = []
@@ -195,7 +198,11 @@ def transcribe_recording(path: Path, options: AudioOptions, cache_path: Path | N
     cached = _load_cached(cache_path, key)
     if cached is not None:
         result = _reroled(cached, options.officer)
-        result.timings = {**cached.timings, "cache_load": round(time.perf_counter() - started, 3), "cached": 1.0}
+        result.timings = {
+            **cached.timings,
+            "cache_load": round(time.perf_counter() - started, 3),
+            "cached": 1.0,
+        }
         return result
 
     warnings: list[str] = list(f"{path}: {note}" for note in audio.notes)
@@ -208,7 +215,9 @@ def transcribe_recording(path: Path, options: AudioOptions, cache_path: Path | N
 
         if method == "channels":
             t = time.perf_counter()
-            diarization = diarize(audio, "channels", options.speakers, on_progress=progress.task("Diarising", 1))
+            diarization = diarize(
+                audio, "channels", options.speakers, on_progress=progress.task("Diarising", 1)
+            )
             timings["diarisation"] = time.perf_counter() - t
             t = time.perf_counter()
             words = _transcribe_channels(audio, model_dir, options, diarization.label_map, progress)
@@ -219,13 +228,19 @@ def transcribe_recording(path: Path, options: AudioOptions, cache_path: Path | N
             words = fix_sentence_fragments(smooth_flips(words))
             utterances = build_utterances(words)
         else:
+            warm = _warm_up(method)
             t = time.perf_counter()
             mono = audio.mono
-            result = asr.transcribe(mono, model_dir, options.language, progress.task("Transcribing", audio.duration))
+            result = asr.transcribe(
+                mono, model_dir, options.language, progress.task("Transcribing", audio.duration)
+            )
             timings["transcription"] = time.perf_counter() - t
             if not result.words:
                 raise AudioError(f"{path}: no speech found")
             t = time.perf_counter()
+            if warm is not None:
+                warm.join()
+                timings["diarisation_model_load"] = getattr(warm, "seconds", 0.0)
             diarization = diarize(
                 audio,
                 method,
@@ -254,7 +269,9 @@ def transcribe_recording(path: Path, options: AudioOptions, cache_path: Path | N
     warnings.extend(f"{path}: {note}" for note in diarization.notes if note.startswith("clusters merged"))
 
     transcript = Transcript(
-        source=SourceInfo(path=str(path), sha256=audio.sha256, kind="audio", format=path.suffix.lstrip(".").lower()),
+        source=SourceInfo(
+            path=str(path), sha256=audio.sha256, kind="audio", format=path.suffix.lstrip(".").lower()
+        ),
         duration=round(audio.duration, 3),
         utterances=utterances,
         words=words,
@@ -290,6 +307,29 @@ def transcribe_recording(path: Path, options: AudioOptions, cache_path: Path | N
     if cache_path is not None:
         transcript.save(cache_path)
     return transcript
+
+
+def _warm_up(method: str) -> threading.Thread | None:
+    """Load the embedded diariser's models on a background thread while Whisper runs.
+
+    Importing torch alone takes several seconds; CTranslate2 releases the GIL
+    while it decodes, so the import overlaps transcription instead of adding
+    to the total.
+    """
+    if method != "embedded":
+        return None
+    from .diarize import embedded
+
+    def load() -> None:
+        started = time.perf_counter()
+        # A failure here is reported properly when diarize() loads the models again.
+        with contextlib.suppress(Exception):
+            embedded.load_models()
+        thread.seconds = time.perf_counter() - started  # type: ignore[attr-defined]
+
+    thread = threading.Thread(target=load, name="sessioncoder-diarisation-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def _extra_models(diarization: Diarization) -> list[ModelInfo]:

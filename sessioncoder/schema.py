@@ -17,7 +17,7 @@ True
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -202,7 +202,9 @@ class Transcript(Record):
     @property
     def timed(self) -> bool:
         """True when every utterance has a start and an end time."""
-        return bool(self.utterances) and all(u.start is not None and u.end is not None for u in self.utterances)
+        return bool(self.utterances) and all(
+            u.start is not None and u.end is not None for u in self.utterances
+        )
 
 
 # --------------------------------------------------------------------------- profile
@@ -355,7 +357,7 @@ class CodedSession(Record):
     """A transcript with codes on every utterance and its profile: the main output."""
 
     schema_version: str = SCHEMA_VERSION
-    created: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+    created: datetime = Field(default_factory=lambda: datetime.now(UTC))
     source: SourceInfo
     transcript_key: str | None = None
     duration: float | None = None

@@ -8,10 +8,10 @@ from what each speaker says (:mod:`sessioncoder.roles`).
 
 >>> import tempfile, pathlib
 >>> p = pathlib.Path(tempfile.mkdtemp()) / "s.txt"
->>> _ = p.write_text("[00:05] Officer: How have things been?\\nClient: Not bad.\\n")
+>>> _ = p.write_text("[00:05] Officer: How have things been?\\n[00:09] Client: Not bad.\\n")
 >>> t = read_transcript(p)
 >>> [(u.index, u.role, u.start, u.text) for u in t.utterances]
-[(0, 'officer', 5.0, 'How have things been?'), (1, 'client', None, 'Not bad.')]
+[(0, 'officer', 5.0, 'How have things been?'), (1, 'client', 9.0, 'Not bad.')]
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import html
 import io
 import json
 import re
+from itertools import pairwise
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -33,7 +34,7 @@ from .schema import CodedSession, SourceInfo, Transcript, Utterance
 TRANSCRIPT_SUFFIXES = frozenset({".txt", ".vtt", ".csv", ".json"})
 
 _TIMESTAMP = r"(?:\d{1,2}:)?\d{1,2}:\d{2}(?:[.,]\d{1,3})?"
-_TXT_LINE = re.compile(rf"^\s*(?:\[(?P<ts>[^\]]*)\]\s*)?(?P<speaker>[^:\[\]]{{1,60}}?)\s*:\s*(?P<text>.*)$")
+_TXT_LINE = re.compile(r"^\s*(?:\[(?P<ts>[^\]]*)\]\s*)?(?P<speaker>[^:\[\]]{1,60}?)\s*:\s*(?P<text>.*)$")
 _TS_VALID = re.compile(rf"^{_TIMESTAMP}$")
 _VTT_TIMING = re.compile(rf"^\s*(?P<start>{_TIMESTAMP})\s*-->\s*(?P<end>{_TIMESTAMP})")
 _VTT_VOICE = re.compile(r"<v(?:\.[\w.-]+)?\s+([^>]+)>(.*?)(?:</v>|$)", re.DOTALL)
@@ -105,7 +106,7 @@ def _estimate_missing_ends(utterances: list[Utterance]) -> None:
     """
     if not utterances or any(u.start is None for u in utterances):
         return
-    for current, following in zip(utterances, utterances[1:], strict=False):
+    for current, following in pairwise(utterances):
         if current.end is None:
             current.end = max(current.start or 0.0, following.start or 0.0)
     last = utterances[-1]
@@ -137,10 +138,17 @@ def read_txt(path: Path) -> Transcript:
             start = parse_timestamp(ts)
             timed_lines += 1
         utterances.append(
-            Utterance(index=len(utterances), speaker=match.group("speaker").strip(), start=start, text=match.group("text").strip())
+            Utterance(
+                index=len(utterances),
+                speaker=match.group("speaker").strip(),
+                start=start,
+                text=match.group("text").strip(),
+            )
         )
     if 0 < timed_lines < len(utterances):
-        warnings.append(f"{path}: only {timed_lines} of {len(utterances)} lines have timestamps; timings ignored")
+        warnings.append(
+            f"{path}: only {timed_lines} of {len(utterances)} lines have timestamps; timings ignored"
+        )
         for u in utterances:
             u.start = None
     _check_order(path, utterances, warnings)
@@ -149,7 +157,7 @@ def read_txt(path: Path) -> Transcript:
 
 def _check_order(path: Path, utterances: list[Utterance], warnings: list[str]) -> None:
     starts = [u.start for u in utterances if u.start is not None]
-    if any(b < a for a, b in zip(starts, starts[1:], strict=False)):
+    if any(b < a for a, b in pairwise(starts)):
         warnings.append(f"{path}: timestamps go backwards; talk time uses them as given")
 
 
@@ -182,7 +190,9 @@ def read_vtt(path: Path) -> Transcript:
         for speaker, spoken in voices:
             spoken_text = html.unescape(_VTT_TAG.sub("", spoken)).replace("\n", " ").strip()
             utterances.append(
-                Utterance(index=len(utterances), speaker=speaker.strip(), start=start, end=end, text=spoken_text)
+                Utterance(
+                    index=len(utterances), speaker=speaker.strip(), start=start, end=end, text=spoken_text
+                )
             )
     return _finish(path, "vtt", utterances, [])
 
@@ -193,7 +203,9 @@ def read_csv(path: Path) -> Transcript:
     reader = csv.DictReader(io.StringIO(text))
     fields = [f.strip().lower() for f in (reader.fieldnames or [])]
     if "speaker" not in fields or "text" not in fields:
-        raise InputError(f"{path}:1: CSV header must include 'speaker' and 'text' (got {', '.join(fields) or 'nothing'})")
+        raise InputError(
+            f"{path}:1: CSV header must include 'speaker' and 'text' (got {', '.join(fields) or 'nothing'})"
+        )
     reader.fieldnames = fields
     utterances: list[Utterance] = []
     for row in reader:

@@ -23,7 +23,7 @@ MS rows 1.0, MS cols 0.25, MS error 0.25 -> (1 - .25)/(1 + .25 + 2*(.25 - .25)/2
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from typer.testing import CliRunner
@@ -53,7 +53,9 @@ def _row(report, code):
 
 
 def test_per_code_statistics_match_hand_computation(agreement_dir):
-    report = compare(read_coding_csv(agreement_dir / "coder_a.csv"), read_coding_csv(agreement_dir / "coder_b.csv"))
+    report = compare(
+        read_coding_csv(agreement_dir / "coder_a.csv"), read_coding_csv(agreement_dir / "coder_b.csv")
+    )
     assert report.n_utterances == 11 and report.n_sessions == 2
     for code in ("mi.open_question", "mi.complex_reflection"):
         row = _row(report, code)
@@ -72,7 +74,9 @@ def test_per_code_statistics_match_hand_computation(agreement_dir):
 
 
 def test_confusion_matrix_and_main_behaviour(agreement_dir):
-    report = compare(read_coding_csv(agreement_dir / "coder_a.csv"), read_coding_csv(agreement_dir / "coder_b.csv"))
+    report = compare(
+        read_coding_csv(agreement_dir / "coder_a.csv"), read_coding_csv(agreement_dir / "coder_b.csv")
+    )
     block = report.practitioner
     assert block["n"] == 7
     labels = block["labels"]
@@ -89,7 +93,9 @@ def test_confusion_matrix_and_main_behaviour(agreement_dir):
 
 
 def test_session_scores_and_icc(agreement_dir):
-    report = compare(read_coding_csv(agreement_dir / "coder_a.csv"), read_coding_csv(agreement_dir / "coder_b.csv"))
+    report = compare(
+        read_coding_csv(agreement_dir / "coder_a.csv"), read_coding_csv(agreement_dir / "coder_b.csv")
+    )
     s1 = next(r for r in report.sessions if r["session"] == "s1")
     assert (s1["r_to_q_a"], s1["r_to_q_b"]) == (0.5, 0.5)
     assert (s1["pct_complex_a"], s1["pct_complex_b"]) == (0.0, 100.0)
@@ -140,7 +146,7 @@ def _write_tool_sessions(directory, coding_csv, roles_csv):
         )
     for session, utterances in by_session.items():
         CodedSession(
-            created=datetime(2026, 1, 1, tzinfo=timezone.utc),
+            created=datetime(2026, 1, 1, tzinfo=UTC),
             source=SourceInfo(path=f"{session}.txt", sha256="0" * 64, kind="transcript", format="txt"),
             utterances=utterances,
         ).save(directory / f"{session}.session.json")
@@ -152,7 +158,8 @@ def test_cli_tool_dir_against_human_csv(agreement_dir, tmp_path, no_network):
     tool = tmp_path / "tool"
     _write_tool_sessions(tool, agreement_dir / "coder_a.csv", agreement_dir / "coder_b.csv")
     result = CliRunner().invoke(
-        app, ["agree", str(tool), str(agreement_dir / "coder_b.csv"), "--out", str(tmp_path / "out" / "agree")]
+        app,
+        ["agree", str(tool), str(agreement_dir / "coder_b.csv"), "--out", str(tmp_path / "out" / "agree")],
     )
     assert result.exit_code == 0, result.output
     assert "mi.open_question" in result.output and "ICC(2,1)" in result.output
@@ -162,7 +169,9 @@ def test_cli_tool_dir_against_human_csv(agreement_dir, tmp_path, no_network):
     assert data["main_practitioner_behaviour"]["kappa"] == APPROX(24 / 31)
     header = (tmp_path / "out" / "agree.codes.csv").read_text().splitlines()[0]
     assert header.startswith("code,precision,recall,f1,kappa,support")
-    assert (tmp_path / "out" / "agree.sessions.csv").is_file() and (tmp_path / "out" / "agree.icc.csv").is_file()
+    assert (tmp_path / "out" / "agree.sessions.csv").is_file() and (
+        tmp_path / "out" / "agree.icc.csv"
+    ).is_file()
 
 
 def test_cli_errors_are_one_line_exit_2(agreement_dir, capsys):

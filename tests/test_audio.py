@@ -141,7 +141,9 @@ def test_one_voice_gives_unknown_roles_with_warning():
 def test_one_voice_is_an_error_when_two_speakers_were_asked_for(tmp_path):
     cache = tmp_path / "one.transcript.json"
     with pytest.raises(AudioError, match=r"one_voice\.ogg: only one speaker detected"):
-        transcribe_recording(AUDIO / "one_voice.ogg", options(speakers=2, speakers_explicit=True), cache_path=cache)
+        transcribe_recording(
+            AUDIO / "one_voice.ogg", options(speakers=2, speakers_explicit=True), cache_path=cache
+        )
     assert not cache.exists()
 
 
@@ -172,7 +174,9 @@ def test_noise_without_speech_is_rejected(tmp_path):
     import numpy as np
 
     rng = np.random.default_rng(0)
-    hum = 0.05 * np.sin(2 * np.pi * 50 * np.arange(16000 * 3) / 16000) + 0.002 * rng.standard_normal(16000 * 3)
+    hum = 0.05 * np.sin(2 * np.pi * 50 * np.arange(16000 * 3) / 16000) + 0.002 * rng.standard_normal(
+        16000 * 3
+    )
     path = tmp_path / "hum.wav"
     with wave.open(str(path), "wb") as handle:
         handle.setnchannels(1)

@@ -23,7 +23,12 @@ TXT = FIXTURES / "transcripts" / "supervision.txt"
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     return subprocess.run(
-        [sys.executable, "-m", "sessioncoder.cli", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300
+        [sys.executable, "-m", "sessioncoder.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=300,
     )
 
 
@@ -36,7 +41,8 @@ def test_code_writes_all_outputs_and_makes_no_network_call(tmp_path, no_network,
     assert len(session.utterances) == 32
     assert session.codebooks[0].id == "stics" and session.source.sha256
     assert session.profile is not None and session.profile.miti.questions > 0
-    rows = list(csv.DictReader(open(f"{stem}.utterances.csv")))
+    with open(f"{stem}.utterances.csv") as handle:
+        rows = list(csv.DictReader(handle))
     assert [int(r["index"]) for r in rows] == list(range(32))
     assert rows[2]["codes"] == "structuring.check_in;mi.open_question"
     assert "## MITI summary scores" in Path(f"{stem}.md").read_text()
@@ -152,7 +158,11 @@ def test_batch_resume_after_interruption(tmp_path, monkeypatch):
     first_mtime = (out / done[0]).stat().st_mtime_ns
     assert main(["batch", str(inputs), "--out-dir", str(out), "--no-model"]) == 2  # broken.txt fails
     assert (out / done[0]).stat().st_mtime_ns == first_mtime  # skipped, not redone
-    assert sorted(p.name for p in out.glob("*.session.json")) == ["s0.session.json", "s1.session.json", "s2.session.json"]
+    assert sorted(p.name for p in out.glob("*.session.json")) == [
+        "s0.session.json",
+        "s1.session.json",
+        "s2.session.json",
+    ]
     with open(out / "summary.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert [r["session"] for r in rows] == ["s0", "s1", "s2"]
@@ -168,10 +178,14 @@ def test_batch_parallel_workers(tmp_path):
     inputs = tmp_path / "in"
     make_inputs(inputs, 2)
     out = tmp_path / "out"
-    result = run_cli("batch", str(inputs), "--out-dir", str(out), "--jobs", "2", "--no-model", "--format", "json")
+    result = run_cli(
+        "batch", str(inputs), "--out-dir", str(out), "--jobs", "2", "--no-model", "--format", "json"
+    )
     assert result.returncode == 0, result.stderr
     assert "coded 2, skipped 0" in result.stdout
-    result = run_cli("batch", str(inputs), "--out-dir", str(out), "--jobs", "2", "--no-model", "--format", "json")
+    result = run_cli(
+        "batch", str(inputs), "--out-dir", str(out), "--jobs", "2", "--no-model", "--format", "json"
+    )
     assert "coded 0, skipped 2" in result.stdout
 
 
@@ -185,5 +199,7 @@ def test_same_stem_inputs_do_not_overwrite(tmp_path):
     shutil.copy(FIXTURES / "transcripts" / "supervision.vtt", tmp_path / "x.vtt")
     shutil.copy(FIXTURES / "transcripts" / "supervision.csv", tmp_path / "x.csv")
     out = tmp_path / "out"
-    assert main(["batch", str(tmp_path / "x.vtt"), str(tmp_path / "x.csv"), "-o", str(out), "--no-model"]) == 0
+    assert (
+        main(["batch", str(tmp_path / "x.vtt"), str(tmp_path / "x.csv"), "-o", str(out), "--no-model"]) == 0
+    )
     assert {p.name for p in out.glob("*.session.json")} == {"x_vtt.session.json", "x_csv.session.json"}

@@ -179,5 +179,5 @@ def test_cycle_is_reported(tmp_path):
 
 def test_unknown_code_id_check():
     book = load_codebook("stics")
-    with pytest.raises(CodebookError, match="edits.csv:3: unknown code id"):
+    with pytest.raises(CodebookError, match=r"edits\.csv:3: unknown code id"):
         book.check_ids({"mi.persuade", "mi.bogus"}, "edits.csv:3")

@@ -49,14 +49,19 @@ def test_miti_scores(hand):
     assert scores["rq_ratio"].value == pytest.approx(1.5) and scores["rq_ratio"].rating == "fair"
     assert scores["pct_complex_reflections"].value == pytest.approx(2 / 3)
     assert scores["pct_complex_reflections"].rating == "good"
-    assert scores["pct_open_questions"].value == pytest.approx(0.5) and scores["pct_open_questions"].rating == "fair"
+    assert (
+        scores["pct_open_questions"].value == pytest.approx(0.5)
+        and scores["pct_open_questions"].rating == "fair"
+    )
 
 
 def test_talk_share_by_time_and_words(hand):
     p = compute_profile(hand, BOOK)
     shares = {s.role: s for s in p.talk_time.roles}
     assert p.talk_time.basis == "time"
-    assert shares["officer"].seconds == pytest.approx(35) and shares["officer"].share_time == pytest.approx(35 / 60)
+    assert shares["officer"].seconds == pytest.approx(35) and shares["officer"].share_time == pytest.approx(
+        35 / 60
+    )
     officer_words = 7 + 6 + 6 + 11
     client_words = 6 + 7
     assert shares["officer"].words == officer_words

@@ -174,3 +174,16 @@ def test_fmt_time():
     assert fmt_time(75.2) == "01:15"
     assert fmt_time(3725) == "1:02:05"
     assert fmt_time(None) == ""
+
+
+def test_unused_skill_area_becomes_something_to_work_on(session, codebook):
+    from sessioncoder.profile import compute_profile
+
+    plain = session.model_copy(deep=True)
+    for u in plain.utterances:
+        u.codes = [c for c in u.codes if not c.code.startswith("behavioural.")]
+    plain.profile = compute_profile(plain, codebook)
+    area = next(a for a in plain.profile.skill_areas if a.id == "behavioural")
+    headlines = [m.headline for m in select_development(plain, codebook)]
+    assert f"{area.name}: none used this time" in headlines
+    assert not any("none used" in m.headline for m in select_development(session, codebook))

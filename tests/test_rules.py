@@ -28,9 +28,13 @@ def session_around(code_id: str, text: str, after: str | None) -> tuple[list[Utt
     utterances = []
     for i in range(10):
         r = "client" if i % 2 == 0 else "officer"
-        utterances.append(Utterance(index=i, speaker=r, role=r, text=FILLER_CLIENT if r == "client" else "Okay."))
+        utterances.append(
+            Utterance(index=i, speaker=r, role=r, text=FILLER_CLIENT if r == "client" else "Okay.")
+        )
     utterances[position] = Utterance(index=position, speaker=role, role=role, text=text)
-    utterances[position - 1] = Utterance(index=position - 1, speaker="client", role="client", text=after or FILLER_CLIENT)
+    utterances[position - 1] = Utterance(
+        index=position - 1, speaker="client", role="client", text=after or FILLER_CLIENT
+    )
     return utterances, position
 
 
@@ -83,7 +87,9 @@ def _codes(texts: list[tuple[str, str]]) -> list[list[str]]:
 
 
 def test_every_assignment_has_confidence_and_evidence(coder):
-    utterances, position = session_around("mi.persuade", "You need to stop drinking, it's ruining your life.", None)
+    utterances, position = session_around(
+        "mi.persuade", "You need to stop drinking, it's ruining your life.", None
+    )
     for assignments in coder.code(utterances):
         for a in assignments:
             assert 0 < a.confidence <= 1 and a.rule and a.source == "rule"
@@ -110,7 +116,9 @@ def test_topic_carry_over_and_backchannels():
 
 
 def test_implied_codes_and_greetings():
-    codes = _codes([("officer", "Hi Dan, good to see you."), ("client", "He deserved it, he disrespected me.")])
+    codes = _codes(
+        [("officer", "Hi Dan, good to see you."), ("client", "He deserved it, he disrespected me.")]
+    )
     assert codes[0] == []
     assert {"client.procriminal_statement", "topic.procriminal_attitudes"} <= set(codes[1])
 
@@ -123,7 +131,9 @@ def test_structuring_depends_on_position():
 
 
 def test_role_unknown_lowers_confidence():
-    utterances = [Utterance(index=0, speaker="A", role="unknown", text="What happened after you left the pub?")]
+    utterances = [
+        Utterance(index=0, speaker="A", role="unknown", text="What happened after you left the pub?")
+    ]
     (codes,) = RuleCoder(BOOK).code(utterances)
     open_q = next(a for a in codes if a.code == "mi.open_question")
     assert open_q.confidence < BOOK.settings.low_confidence

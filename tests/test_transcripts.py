@@ -6,12 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import FIXTURES
 
 from sessioncoder.errors import InputError
 from sessioncoder.pipeline import code_transcript
 from sessioncoder.transcripts import parse_timestamp, read_transcript
-
-from conftest import FIXTURES
 
 TRANSCRIPTS = FIXTURES / "transcripts"
 
@@ -80,7 +79,7 @@ def test_csv_with_and_without_times(tmp_path):
     t = read_transcript(TRANSCRIPTS / "supervision.csv")
     assert [u.start for u in t.utterances] == [0.0, 4.0, 9.5]
     assert t.utterances[1].text == "I've been drinking every night, honestly."
-    t = read_transcript(write(tmp_path, "b.csv", "Speaker,Text\nOfficer,Hello\nClient,\"Hi, there\"\n"))
+    t = read_transcript(write(tmp_path, "b.csv", 'Speaker,Text\nOfficer,Hello\nClient,"Hi, there"\n'))
     assert [u.text for u in t.utterances] == ["Hello", "Hi, there"]
 
 

@@ -41,7 +41,9 @@ def apply_implications(codebook: Codebook, per_utterance: list[list[CodeAssignme
     for assignments in per_utterance:
         present = {a.code for a in assignments}
         for assignment in list(assignments):
-            for implied in codebook.codes[assignment.code].implies if assignment.code in codebook.codes else ():
+            for implied in (
+                codebook.codes[assignment.code].implies if assignment.code in codebook.codes else ()
+            ):
                 if implied not in present:
                     present.add(implied)
                     assignments.append(
@@ -56,7 +58,9 @@ def apply_implications(codebook: Codebook, per_utterance: list[list[CodeAssignme
                     )
 
 
-def carry_topics(codebook: Codebook, utterances: list[Utterance], per_utterance: list[list[CodeAssignment]]) -> None:
+def carry_topics(
+    codebook: Codebook, utterances: list[Utterance], per_utterance: list[list[CodeAssignment]]
+) -> None:
     """Give a short follow-up ("How much?", "Every night.") the topics of the utterance before it."""
     settings = codebook.settings
     topic_ids = {c.id for c in codebook.topics()}

@@ -85,7 +85,10 @@ PERMISSION_RE = re.compile(
     r"would you be (interested|open|willing)|mind if i|up to you|your (choice|call|decision))\b",
     re.IGNORECASE,
 )
-_WH_RE = re.compile(r"^(?:\W*(?:so|and|okay|ok|well|um|uh|now|but|yeah|right|alright)\W+)*(what|how|why|when|where|who|which|tell me|describe)\b", re.I)
+_WH_RE = re.compile(
+    r"^(?:\W*(?:so|and|okay|ok|well|um|uh|now|but|yeah|right|alright)\W+)*(what|how|why|when|where|who|which|tell me|describe)\b",
+    re.I,
+)
 _AUX_RE = re.compile(
     r"^(?:\W*(?:so|and|okay|ok|well|um|uh|now|but|yeah|right|alright)\W+)*"
     r"(do|does|did|are|is|was|were|can|could|would|will|have|has|had|should|may|might|any|anything)\b",
@@ -99,8 +102,7 @@ _REFLECT_RE = re.compile(
 )
 _WORD_RE = re.compile(r"[a-z']+")
 _STOP = frozenset(
-    "a an the and or but so to of in on at for with is are was were be been it that this i you he she we they "
-    "me my your um uh yeah okay ok like just do don't not know really mean well oh right".split()
+    ["a", "an", "the", "and", "or", "but", "so", "to", "of", "in", "on", "at", "for", "with", "is", "are", "was", "were", "be", "been", "it", "that", "this", "i", "you", "he", "she", "we", "they", "me", "my", "your", "um", "uh", "yeah", "okay", "ok", "like", "just", "do", "don't", "not", "know", "really", "mean", "well", "oh", "right"]
 )
 
 HAND_FEATURES = (
@@ -185,7 +187,9 @@ def context_features(
     n, dim = emb.shape
     other = last_other_index(roles)
     role_arr = np.array([_ROLE_ONEHOT.get(r, (0.0, 0.0)) for r in roles], dtype=np.float32)
-    hand_pad = np.vstack([np.zeros((n_prev, hand.shape[1]), np.float32), hand, np.zeros((n_next, hand.shape[1]), np.float32)])
+    hand_pad = np.vstack(
+        [np.zeros((n_prev, hand.shape[1]), np.float32), hand, np.zeros((n_next, hand.shape[1]), np.float32)]
+    )
     emb_pad = np.vstack([np.zeros((n_prev, dim), emb.dtype), emb, np.zeros((n_next, dim), emb.dtype)])
     role_pad = np.vstack([np.zeros((n_prev, 2), np.float32), role_arr, np.zeros((n_next, 2), np.float32)])
     parts = [emb, role_arr, hand]
@@ -334,7 +338,9 @@ class MIModelCoder:
             emb = self.encoder.encode_in_context(context_strings(texts, self.context_prev), texts)
         return context_features(emb, roles, hand_features(texts, roles), self.n_prev, self.n_next)
 
-    def predict(self, texts: list[str], roles: list[str], emb: np.ndarray | None = None) -> list[tuple[str, float]]:
+    def predict(
+        self, texts: list[str], roles: list[str], emb: np.ndarray | None = None
+    ) -> list[tuple[str, float]]:
         """(class, probability) per utterance: a practitioner class for officer, client class for client.
 
         Unknown-role utterances get ``("", 0.0)``.
@@ -365,7 +371,9 @@ class MIModelCoder:
         """Codes for one session's utterances given as texts and roles (``emb``: precomputed embeddings)."""
         result: list[list[CodeAssignment]] = [[] for _ in texts]
         hand = hand_features(texts, roles)
-        asked = hand[:, [HAND_FEATURES.index("permission"), HAND_FEATURES.index("prev_permission")]].any(axis=1)
+        asked = hand[:, [HAND_FEATURES.index("permission"), HAND_FEATURES.index("prev_permission")]].any(
+            axis=1
+        )
         for i, (label, confidence) in enumerate(self.predict(texts, roles, emb)):
             if not label:
                 continue
@@ -436,7 +444,10 @@ def load_mi_coder(path: Path | None = None) -> MIModelCoder:
                 )
             with np.load(weights_path, allow_pickle=False) as arrays:
                 therapist = Head.from_arrays(
-                    arrays, "therapist", tuple(config["therapist"]["classes"]), config["therapist"]["temperature"]
+                    arrays,
+                    "therapist",
+                    tuple(config["therapist"]["classes"]),
+                    config["therapist"]["temperature"],
                 )
                 client = Head.from_arrays(
                     arrays, "client", tuple(config["client"]["classes"]), config["client"]["temperature"]
@@ -471,7 +482,9 @@ def annomi_therapist_class(main: str, question: str, reflection: str, therapist_
     if main == "reflection":
         return "reflection.complex" if reflection == "complex" else "reflection.simple"
     if main == "therapist_input":
-        return {"information": "input.information", "advice": "input.advice"}.get(therapist_input, "input.negotiation")
+        return {"information": "input.information", "advice": "input.advice"}.get(
+            therapist_input, "input.negotiation"
+        )
     return "other"
 
 
@@ -532,7 +545,9 @@ def gold_codes(t: AnnoMITranscript) -> list[set[str]]:
     return out
 
 
-def evaluate(coder: MIModelCoder, transcripts: list[AnnoMITranscript], embeddings: list[np.ndarray] | None = None) -> dict[str, Any]:
+def evaluate(
+    coder: MIModelCoder, transcripts: list[AnnoMITranscript], embeddings: list[np.ndarray] | None = None
+) -> dict[str, Any]:
     """Dev metrics: 4-class and 3-class macro-F1 (AnnoMI's tasks) and per-code P/R/F1, from the coder's codes."""
     from ..agreement import Coding, compare
 
@@ -555,7 +570,8 @@ def evaluate(coder: MIModelCoder, transcripts: list[AnnoMITranscript], embedding
         "therapist_confusion": report.practitioner,
         "client_confusion": report.client,
         "codes": {
-            r["code"]: {k: r[k] for k in ("precision", "recall", "f1", "kappa", "support")} for r in report.codes
+            r["code"]: {k: r[k] for k in ("precision", "recall", "f1", "kappa", "support")}
+            for r in report.codes
         },
         "utterances": report.n_utterances,
         "transcripts": len(transcripts),

@@ -63,9 +63,72 @@ _COMPLEX_MARKERS = re.compile(
     r"deep down|must (be|have been)|the last thing you want|you'd rather|wish)\b"
 )
 _STOP_LEMMAS = frozenset(
-    "i me my you your he she it we they them the a an and or but so to of in on at for with is are was were be been "
-    "do did does have has had that this there what just really like yeah um uh not no yes okay ok well know think "
-    "get got go went 's 're 've 'm n't".split()
+    [
+        "i",
+        "me",
+        "my",
+        "you",
+        "your",
+        "he",
+        "she",
+        "it",
+        "we",
+        "they",
+        "them",
+        "the",
+        "a",
+        "an",
+        "and",
+        "or",
+        "but",
+        "so",
+        "to",
+        "of",
+        "in",
+        "on",
+        "at",
+        "for",
+        "with",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "do",
+        "did",
+        "does",
+        "have",
+        "has",
+        "had",
+        "that",
+        "this",
+        "there",
+        "what",
+        "just",
+        "really",
+        "like",
+        "yeah",
+        "um",
+        "uh",
+        "not",
+        "no",
+        "yes",
+        "okay",
+        "ok",
+        "well",
+        "know",
+        "think",
+        "get",
+        "got",
+        "go",
+        "went",
+        "'s",
+        "'re",
+        "'ve",
+        "'m",
+        "n't",
+    ]
 )
 
 
@@ -124,7 +187,9 @@ def analyse_question(text: str) -> QuestionShape:
 
 
 def content_lemmas(doc: Doc) -> set[str]:
-    return {t.lemma_.lower() for t in doc if t.is_alpha and t.lemma_.lower() not in _STOP_LEMMAS and len(t) > 2}
+    return {
+        t.lemma_.lower() for t in doc if t.is_alpha and t.lemma_.lower() not in _STOP_LEMMAS and len(t) > 2
+    }
 
 
 @dataclass
@@ -196,7 +261,9 @@ def _phrase_regex(phrases: Iterable[str]) -> re.Pattern[str] | None:
     phrases = [normalise(p) for p in phrases]
     if not phrases:
         return None
-    return re.compile(r"\b(?:" + "|".join(re.escape(p) for p in sorted(phrases, key=len, reverse=True)) + r")\b")
+    return re.compile(
+        r"\b(?:" + "|".join(re.escape(p) for p in sorted(phrases, key=len, reverse=True)) + r")\b"
+    )
 
 
 class RuleCoder:
@@ -284,7 +351,10 @@ class RuleCoder:
 
     def _is_greeting(self, ctx: _UtteranceContext) -> bool:
         return len(ctx.text.split()) <= 6 and bool(
-            re.match(r"^(hi|hello|hiya|hey|good (morning|afternoon|evening)|morning|afternoon|nice to (see|meet) you)\b", ctx.text)
+            re.match(
+                r"^(hi|hello|hiya|hey|good (morning|afternoon|evening)|morning|afternoon|nice to (see|meet) you)\b",
+                ctx.text,
+            )
         )
 
     def _role_allows(self, rule_role: str, utterance_role: str) -> tuple[bool, float]:
@@ -321,7 +391,10 @@ class RuleCoder:
             for expression in compiled.regexes:
                 found = expression.search(ctx.text)
                 if found:
-                    hits[index] = (ctx.utterance.text[found.start() : found.end()], (found.start(), found.end()))
+                    hits[index] = (
+                        ctx.utterance.text[found.start() : found.end()],
+                        (found.start(), found.end()),
+                    )
                     break
             else:
                 detected = self._detector(compiled.rule.detector, ctx)

@@ -115,7 +115,9 @@ def diarize(
 
         if pyannote_model is None:
             raise InputError("--diarizer pyannote needs --pyannote-model DIR (see docs/pyannote.md)")
-        result = pyannote_backend.diarize(audio.mono, pyannote_model, speakers=speakers, on_progress=on_progress)
+        result = pyannote_backend.diarize(
+            audio.mono, pyannote_model, speakers=speakers, on_progress=on_progress
+        )
     result.label_map = {
         label: f"SPEAKER_{i:02d}" for i, label in enumerate(ordered_labels(result.annotation))
     }

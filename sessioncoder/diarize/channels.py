@@ -8,6 +8,8 @@ the microphones are well separated and costs next to nothing.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from ..audio import frame_energies_db
@@ -28,7 +30,7 @@ def _fill_and_prune(active: np.ndarray) -> np.ndarray:
     gap = int(FILL_GAP_SECONDS / FRAME_SECONDS)
     idx = np.flatnonzero(active)
     if len(idx) > 1:
-        for a, b in zip(idx[:-1], idx[1:], strict=True):
+        for a, b in itertools.pairwise(idx):
             if 1 < b - a <= gap + 1:
                 active[a:b] = True
     out = np.zeros_like(active)

@@ -75,7 +75,8 @@ def torch_threads(n: int) -> Iterator[None]:
 @lru_cache(maxsize=1)
 def _vad():
     # silero_vad sets torch's thread count to 1 for the whole process on import: undo that.
-    with torch_threads(_torch_threads_now()):
+    with torch_threads(_torch_threads_now()), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # silero_vad's use of importlib.resources.path
         from silero_vad import load_silero_vad
 
         return load_silero_vad(sequence=True)
@@ -96,6 +97,16 @@ def _encoder():
     encoder = VoiceEncoder("cpu", verbose=False)
     encoder.eval()
     return encoder
+
+
+def load_models() -> None:
+    """Import torch and load the VAD and the voice encoder (about 5 s, most of it importing torch).
+
+    The recording pipeline calls this on a background thread while Whisper
+    transcribes (CTranslate2 releases the GIL), so diarisation starts warm.
+    """
+    _vad()
+    _encoder()
 
 
 # --------------------------------------------------------------------------- features
@@ -137,7 +148,9 @@ def _mel_to_hz(m: np.ndarray) -> np.ndarray:
 def _mel_filterbank(n_fft: int = 400, n_mels: int = 40) -> np.ndarray:
     """librosa.filters.mel(sr=16000, n_fft=400, n_mels=40) without librosa's slow first call."""
     fft_freqs = np.linspace(0, SAMPLE_RATE / 2, 1 + n_fft // 2)
-    mel_f = _mel_to_hz(np.linspace(_hz_to_mel(np.array([0.0]))[0], _hz_to_mel(np.array([SAMPLE_RATE / 2]))[0], n_mels + 2))
+    mel_f = _mel_to_hz(
+        np.linspace(_hz_to_mel(np.array([0.0]))[0], _hz_to_mel(np.array([SAMPLE_RATE / 2]))[0], n_mels + 2)
+    )
     fdiff = np.diff(mel_f)
     ramps = mel_f[:, None] - fft_freqs[None, :]
     weights = np.zeros((n_mels, len(fft_freqs)))
@@ -304,7 +317,9 @@ def _spectral(embeddings: np.ndarray, speakers: int | str) -> tuple[np.ndarray, 
     return kmeans(features, k), estimate
 
 
-def merge_similar(embeddings: np.ndarray, labels: np.ndarray, threshold: float = SAME_SPEAKER_SIMILARITY) -> np.ndarray:
+def merge_similar(
+    embeddings: np.ndarray, labels: np.ndarray, threshold: float = SAME_SPEAKER_SIMILARITY
+) -> np.ndarray:
     """Merge clusters whose centroids are as close as one voice's windows (a split single speaker)."""
     labels = labels.copy()
     while True:
@@ -442,7 +457,9 @@ def _diarize(samples: np.ndarray, speakers: int | str, on_progress: Progress | N
         merged = np.zeros_like(labels)
         notes.append(f"one voice: eigengap finds one speaker and centroid cosine is {similarity:.2f}")
     elif similarity is not None:
-        notes.append(f"speaker separation: centroid cosine {similarity:.2f} (< {SAME_SPEAKER_SIMILARITY} = distinct)")
+        notes.append(
+            f"speaker separation: centroid cosine {similarity:.2f} (< {SAME_SPEAKER_SIMILARITY} = distinct)"
+        )
     _, labels = np.unique(merged, return_inverse=True)
     frames = smooth(frame_labels(regions, starts, labels, n_frames), int(MIN_FLIP_SECONDS / FRAME_SECONDS))
     annotation = from_segments(segments_from_frames(frames))

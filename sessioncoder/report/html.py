@@ -117,6 +117,13 @@ MISSED_ADVICE: dict[str, tuple[str, str]] = {
     ),
 }
 
+AREA_ADVICE: dict[str, str] = {
+    "structuring": "Check-in, review, agenda, homework and summary give the session a shape the client can follow.",
+    "relationship": "Affirming effort, emphasising choice and asking for the client's ideas build the working alliance that change rests on.",
+    "behavioural": "Look for a pro-social choice to reinforce with specific praise, and say why it matters; it is the quickest win in STICS.",
+    "cognitive": "Try tracing one recent situation through thoughts, feelings and behaviour; it opens the door to the cognitive techniques.",
+}
+
 STRUCTURE_ADVICE: dict[str, str] = {
     "structuring.check_in": "Opening with a check-in on how things have been helps pick up acute needs and compliance issues early.",
     "structuring.review": "Linking back to the last session, and checking on any practice, gives the work continuity.",
@@ -338,6 +345,15 @@ def select_development(session: CodedSession, codebook: Any, limit_quotes: int =
     moments.extend(quoted[:limit_quotes])
     if profile is None:
         return moments
+    for area in profile.skill_areas:
+        if area.count == 0:
+            moments.append(
+                Moment(
+                    kind="area",
+                    headline=f"{area.name}: none used this time",
+                    note=AREA_ADVICE.get(area.id, "A skill area to bring into the next session."),
+                )
+            )
     for item in profile.structure:
         if not item.present:
             info = code_info(codebook, item.code)

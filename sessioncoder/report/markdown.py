@@ -9,7 +9,7 @@ from ..schema import CodedSession, Profile
 def fmt_clock(seconds: float | None) -> str:
     if seconds is None:
         return "—"
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
@@ -31,9 +31,10 @@ def render_markdown(session: CodedSession, codebook: Codebook, title: str | None
     lines += [
         f"- Duration: {p.duration_minutes:.1f} min ({'timed' if p.duration_basis == 'time' else 'estimated from words'}), "
         f"{p.utterances} utterances",
-        "- Speakers: "
-        + ", ".join(f"{s.id} = {s.role} ({s.role_confidence:.0%})" for s in session.speakers),
-        "- Talk share by " + basis + ": "
+        "- Speakers: " + ", ".join(f"{s.id} = {s.role} ({s.role_confidence:.0%})" for s in session.speakers),
+        "- Talk share by "
+        + basis
+        + ": "
         + ", ".join(
             f"{t.role} {_pct(t.share_time if p.talk_time.basis == 'time' else t.share_words)}"
             for t in p.talk_time.roles
@@ -68,7 +69,9 @@ def render_markdown(session: CodedSession, codebook: Codebook, title: str | None
     lines += ["", "## Structure", ""]
     for item in p.structure:
         mark = "x" if item.present else " "
-        where = f" (first at {_where(item.first_index, item.first_time)})" if item.first_index is not None else ""
+        where = (
+            f" (first at {_where(item.first_index, item.first_time)})" if item.first_index is not None else ""
+        )
         placed = "" if item.in_expected_place in (None, True) else f" — expected near the {item.expected}"
         lines.append(f"- [{mark}] {item.name}{where}{placed}")
     c = p.content

@@ -51,7 +51,9 @@ def summary_row(stem: str, session: CodedSession) -> dict[str, object]:
     """Headline profile numbers for a batch's ``summary.csv``."""
     p = session.profile
     assert p is not None, "a coded session always has a profile"
-    talk = {s.role: (s.share_time if p.talk_time.basis == "time" else s.share_words) for s in p.talk_time.roles}
+    talk = {
+        s.role: (s.share_time if p.talk_time.basis == "time" else s.share_words) for s in p.talk_time.roles
+    }
     scores = {s.id: s.value for s in p.miti.scores}
     areas = {a.id: a.score for a in p.skill_areas}
     structure = {s.code.split(".", 1)[1]: s.present for s in p.structure}
@@ -75,7 +77,10 @@ def summary_row(stem: str, session: CodedSession) -> dict[str, object]:
         "pct_open_questions": fmt(scores.get("pct_open_questions")),
         "mi_adherent": p.miti.adherent,
         "mi_non_adherent": p.miti.non_adherent,
-        **{f"{area}_score": fmt(areas.get(area)) for area in ("structuring", "relationship", "behavioural", "cognitive")},
+        **{
+            f"{area}_score": fmt(areas.get(area))
+            for area in ("structuring", "relationship", "behavioural", "cognitive")
+        },
         "share_criminogenic": fmt(p.content.share_criminogenic),
         "share_conditions": fmt(p.content.share_conditions),
         "procriminal_discussed": int(p.content.procriminal_discussed),
