@@ -38,16 +38,17 @@ def write_outputs(
     applies to the human formats (markdown, CSV, HTML).
     """
     paths = output_paths(out_dir, stem)
-    shown = session
+    shown, title = session, stem
     if redact and any(f in formats for f in ("md", "csv", "html")):
         from ..redact import Redactor
 
-        shown = Redactor().redact_session(session)
+        redactor = Redactor()
+        shown, title = redactor.redact_session(session), redactor.redact_filename(stem)
     rendered: dict[str, str] = {}
     if "json" in formats:
         rendered["json"] = session.model_dump_json(indent=2) + "\n"
     if "md" in formats:
-        rendered["md"] = render_markdown(shown, codebook, title=stem)
+        rendered["md"] = render_markdown(shown, codebook, title=title)
     if "csv" in formats:
         rendered["csv"] = utterances_csv(shown)
     if "html" in formats:
