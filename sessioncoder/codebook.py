@@ -195,6 +195,9 @@ class CoderSettings(_Spec):
         ]
     )
     missed_opportunity_window: int = 3  # utterances after the client's statement
+    # Client lines this soon after a skill-practice move are taken as spoken inside the role play,
+    # and keep only their topic codes (coding convention).
+    role_play_window: int = 4
     low_confidence: float = Field(default=0.6, ge=0, le=1)  # codes below this are flagged for human review
     words_per_minute: float = 150.0  # to estimate minutes when a transcript has no timings
 

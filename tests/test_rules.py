@@ -146,3 +146,19 @@ def test_rule_coder_is_fast_enough_to_be_useful(coder):
     started = time.perf_counter()
     coder.code(many)
     assert len(many) / (time.perf_counter() - started) > 30
+
+
+def test_client_lines_in_a_role_play_keep_only_topics():
+    codes = _codes(
+        [
+            ("client", "I don't want to go back inside."),
+            ("officer", "Let's practise it. I'll be your mate asking you to the pub; you say no."),
+            ("client", "No thanks, I don't want to go to the pub tonight, I'm going to stay in."),
+            ("officer", "Go on, just one pint."),
+            ("client", "I've stopped drinking, mate."),
+        ]
+    )
+    assert "client.change_talk" in codes[0]
+    assert "cognitive.skill_practice" in codes[1]
+    assert not any(c.startswith("client.") for c in codes[2] + codes[4])
+    assert "topic.substance_use" in codes[4]

@@ -5,7 +5,8 @@ Merge order, each step a plain function over per-utterance code lists:
    everything else is the union of the coders' codes (highest confidence wins);
 2. ``apply_implications``: codebook ``implies`` (a pro-criminal statement is
    also pro-criminal attitudes talk; role clarification is also information);
-3. ``carry_topics``: short follow-ups inherit the previous utterance's topics.
+3. ``carry_topics``: short follow-ups inherit the previous utterance's topics;
+4. ``strip_role_play``: client lines spoken inside a role play keep only topic codes.
 """
 
 from __future__ import annotations
@@ -16,7 +17,15 @@ from ..codebook import Codebook
 from ..schema import CodeAssignment, Utterance
 from .base import Coder
 
-__all__ = ["Coder", "apply_implications", "carry_topics", "code_utterances", "combine", "default_coders"]
+__all__ = [
+    "Coder",
+    "apply_implications",
+    "carry_topics",
+    "code_utterances",
+    "combine",
+    "default_coders",
+    "strip_role_play",
+]
 
 
 def combine(results: list[tuple[Coder, list[list[CodeAssignment]]]], n: int) -> list[list[CodeAssignment]]:
@@ -91,6 +100,24 @@ def carry_topics(
             previous_topics = []
 
 
+def strip_role_play(
+    codebook: Codebook, utterances: list[Utterance], per_utterance: list[list[CodeAssignment]]
+) -> None:
+    """Client lines inside a role play are lines of a script, not the client's own change or sustain talk."""
+    topic_ids = {c.id for c in codebook.topics()}
+    window = codebook.settings.role_play_window
+    remaining = 0
+    for utterance, assignments in zip(utterances, per_utterance, strict=True):
+        if utterance.role == "officer" and any(a.code == "cognitive.skill_practice" for a in assignments):
+            remaining = window
+            continue
+        if remaining <= 0:
+            continue
+        remaining -= 1
+        if utterance.role == "client":
+            assignments[:] = [a for a in assignments if a.code in topic_ids]
+
+
 def default_coders(codebook: Codebook, use_model: bool = True) -> tuple[list[Coder], list[str]]:
     """The rule coder and, when it is installed and loads, the trained MI model. Returns warnings too."""
     from .rules import RuleCoder
@@ -116,6 +143,7 @@ def code_utterances(
     per_utterance = combine(results, len(utterances))
     apply_implications(codebook, per_utterance)
     carry_topics(codebook, utterances, per_utterance)
+    strip_role_play(codebook, utterances, per_utterance)
     order = {code_id: i for i, code_id in enumerate(codebook.codes)}
     for assignments in per_utterance:
         assignments.sort(key=lambda a: order.get(a.code, len(order)))
