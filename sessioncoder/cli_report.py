@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from .batch import session_stem
 from .errors import InputError
 from .schema import CodedSession
 
@@ -59,14 +60,6 @@ def session_codebook(session: CodedSession, session_path: Path):
     return codebook
 
 
-def stem_of(session_path: Path) -> str:
-    name = session_path.name
-    for suffix in (".session.json", ".json"):
-        if name.endswith(suffix):
-            return name[: -len(suffix)]
-    return session_path.stem
-
-
 def with_resolved_audio(session: CodedSession, session_path: Path) -> CodedSession:
     """Find the recording: as recorded (relative to the working directory), else beside the session file."""
     if session.source.kind != "audio":
@@ -108,7 +101,13 @@ def write_reports(
     out_dir = out_dir or session_path.parent
     session = with_resolved_audio(session, session_path)
     return write_outputs(
-        session, codebook, out_dir, stem_of(session_path), formats, redact=redact, embed_audio=embed_audio
+        session,
+        codebook,
+        out_dir,
+        session_stem(session_path),
+        formats,
+        redact=redact,
+        embed_audio=embed_audio,
     )
 
 
@@ -191,7 +190,7 @@ def rescore(
                 table.add_row(new.name, f"{old.score:.0%}", f"{new.score:.0%}")
         if table.row_count:
             console.print(table)
-    paths = output_paths(target.parent, stem_of(target))
+    paths = output_paths(target.parent, session_stem(target))
     existing = [f for f, p in paths.items() if f in REPORT_FORMATS and p.exists()]
     # Never turn a redacted report into an unredacted one by regenerating it.
     redact = redact or (paths["html"].exists() and REDACTED_MARK in paths["html"].read_text(encoding="utf-8"))
