@@ -177,6 +177,63 @@ def build_utterances(words: list[Word]) -> list[Utterance]:
     return utterances
 
 
+# In channel-diarised audio, another speaker talking at least this long between two of a
+# speaker's words ends that speaker's utterance; shorter overlaps (backchannels) do not.
+INTERRUPTION_SECONDS = 1.0
+
+
+def build_overlapping_utterances(words: list[Word]) -> list[Utterance]:
+    """Utterances for exactly attributed words that may overlap in time (one microphone per speaker).
+
+    Each speaker's words are grouped on their own, so talking over each other
+    does not chop both speakers into one-word utterances; a speaker's
+    utterance ends at their long pause, at a sentence end once long, or when
+    the other speaker holds the floor in between. Utterances are ordered by start.
+    """
+    utterances: list[Utterance] = []
+    speakers = list(dict.fromkeys(w.speaker for w in words))
+    for speaker in speakers:
+        own = [w for w in words if w.speaker == speaker]
+        others = [w for w in words if w.speaker != speaker]
+        current: list[Word] = []
+        groups: list[list[Word]] = []
+        for word in own:
+            if current:
+                last = current[-1]
+                between = sum(
+                    o.end - o.start for o in others if last.end <= (o.start + o.end) / 2 <= word.start
+                )
+                long_now = (
+                    last.end - current[0].start >= LONG_UTTERANCE_SECONDS
+                    or len(current) >= LONG_UTTERANCE_WORDS
+                )
+                if (
+                    word.start - last.end >= LONG_PAUSE_SECONDS
+                    or between >= INTERRUPTION_SECONDS
+                    or (long_now and last.text.endswith(SENTENCE_END))
+                ):
+                    groups.append(current)
+                    current = []
+            current.append(word)
+        if current:
+            groups.append(current)
+        utterances.extend(
+            Utterance(
+                index=0,
+                speaker=speaker or "SPEAKER_00",
+                start=g[0].start,
+                end=g[-1].end,
+                text=_text(g),
+                words=g,
+            )
+            for g in groups
+        )
+    utterances.sort(key=lambda u: (u.start, u.end))
+    for i, u in enumerate(utterances):
+        u.index = i
+    return utterances
+
+
 def words_to_utterances(words: list[Word], annotation: Annotation) -> tuple[list[Word], list[Utterance]]:
     """The whole step: assign, smooth flips, group. Returns the labelled words and the utterances."""
     labelled = fix_sentence_fragments(smooth_flips(assign_speakers(words, annotation)))

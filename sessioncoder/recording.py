@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from . import asr
-from .align import build_utterances, fix_sentence_fragments, smooth_flips, words_to_utterances
+from .align import build_overlapping_utterances, words_to_utterances
 from .audio import SAMPLE_RATE, Audio, load_audio
 from .diarize import Diarization, annotation_to_turns, choose_method, diarize
 from .errors import AudioError, InputError
@@ -225,8 +225,8 @@ def transcribe_recording(path: Path, options: AudioOptions, cache_path: Path | N
             if not words:
                 raise AudioError(f"{path}: no speech found")
             t = time.perf_counter()
-            words = fix_sentence_fragments(smooth_flips(words))
-            utterances = build_utterances(words)
+            # Channel attribution is exact: no smoothing, and overlapping talk stays apart.
+            utterances = build_overlapping_utterances(words)
         else:
             warm = _warm_up(method)
             t = time.perf_counter()

@@ -22,7 +22,8 @@ from ..schema import CodeAssignment, ModelInfo, Utterance
 # --------------------------------------------------------------------------- question and reflection analysis
 
 _DISCOURSE_PREFIX = re.compile(
-    r"^(?:(?:and|but|so|okay|ok|right|alright|well|um+|uh+|er+|erm|now|then|yeah|mm|hmm|just|oh)\b[\s,]*)+"
+    r"^(?:(?:and|but|so|okay|ok|right|alright|all right|well|um+|uh+|er+|erm|now|then|yeah|yes|mm+|hmm+|mm-hmm|"
+    r"uh-huh|mhm|just|oh|sure|great|good)\b[\s,.-]*)+"
 )
 _SENTENCE_SPLIT = re.compile(r"(?<=[.?!])\s+")
 _OPEN_STARTS = re.compile(
@@ -53,6 +54,11 @@ _REFLECTION_START = re.compile(
 _NOT_REFLECTION = re.compile(
     r"^(so )?you (need|have|must|should|ought|'ve got|'ll|will|might want|could try|can|gotta|better)\b|"
     r"^(so )?you('ve| have) (got to|to)\b|^(so )?you('re| are) (going to|gonna|required)\b"
+)
+_SO_REFLECTION = re.compile(
+    r"^(?:(?:okay|ok|right|and|yeah|uh-huh|mm-hmm|mhm|all right|alright)[\s,.]+)*so,?\s+(?:(?:um|uh),?\s+)?"
+    r"(?!(?:i|i'm|i'd|i'll|i've|we|we'll|we're|let's|let|what|how|why|when|where|who|which|do|does|did|is|are|can|"
+    r"could|would|will|should|have|has|today|now|then|anyway|next|before|if)\b)[a-z]"
 )
 _ADVICE = re.compile(r"\byou (really |just )?(should|need to|must|have to|'ve got to|ought to)\b")
 _COMPLEX_MARKERS = re.compile(
@@ -208,10 +214,13 @@ def analyse_reflection(text: str, doc: Doc, previous_client_doc: Doc | None) -> 
     """
     shape = ReflectionShape()
     lowered = normalise(text)
-    raw_first = _SENTENCE_SPLIT.split(lowered)[0]
+    sentences = [s for s in _SENTENCE_SPLIT.split(lowered) if _DISCOURSE_PREFIX.sub("", s).strip(" ,.?!-")]
+    if not sentences:
+        return shape
+    raw_first = sentences[0].lstrip("-– ")  # the first sentence that is more than "Okay." or "Mm-hmm."
     first_sentence = _DISCOURSE_PREFIX.sub("", raw_first).strip(" ,")
-    # "So you ..." is the classic opening of a reflection, so test before the "so" is stripped too.
-    so_you = re.match(r"^(?:(?:okay|ok|right|and|yeah)[\s,]+)*so,? you\b", raw_first) is not None
+    # "So you ..." / "So the drinking ..." opens a reflection; test before the "so" is stripped.
+    so_you = _SO_REFLECTION.match(raw_first) is not None
     if not (so_you or _REFLECTION_START.match(first_sentence)) or _NOT_REFLECTION.match(first_sentence):
         return shape
     if _ADVICE.search(lowered):  # "It sounds like a good course, you should go" is advice, not a reflection
