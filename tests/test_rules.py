@@ -162,3 +162,9 @@ def test_client_lines_in_a_role_play_keep_only_topics():
     assert "cognitive.skill_practice" in codes[1]
     assert not any(c.startswith("client.") for c in codes[2] + codes[4])
     assert "topic.substance_use" in codes[4]
+
+
+def test_evidence_without_aligned_offsets_has_no_span(coder):
+    utterances = [Utterance(index=0, speaker="PO", role="officer", text="You  need to   stop drinking now.")]
+    persuade = next(a for a in coder.code(utterances)[0] if a.code == "mi.persuade")
+    assert persuade.span is None and persuade.evidence.startswith("you need to stop")

@@ -263,6 +263,7 @@ class _UtteranceContext:
     previous_role: str | None
     previous_client_doc: Doc | None
     question: QuestionShape = field(default_factory=QuestionShape)
+    aligned: bool = True  # ``text`` has the same character offsets as the utterance's text
     reflection: ReflectionShape | None = None
 
 
@@ -345,6 +346,7 @@ class RuleCoder:
                 previous_client_doc=last_client_doc,
             )
             ctx.question = analyse_question(utterance.text)
+            ctx.aligned = len(ctx.text) == len(utterance.text)
             contexts.append(ctx)
             if utterance.role == "client":
                 last_client_doc = doc
@@ -400,10 +402,10 @@ class RuleCoder:
             for expression in compiled.regexes:
                 found = expression.search(ctx.text)
                 if found:
-                    hits[index] = (
-                        ctx.utterance.text[found.start() : found.end()],
-                        (found.start(), found.end()),
-                    )
+                    if ctx.aligned:
+                        hits[index] = (ctx.utterance.text[found.start() : found.end()], found.span())
+                    else:  # whitespace was folded: offsets are not the original's
+                        hits[index] = (found.group(0), None)
                     break
             else:
                 detected = self._detector(compiled.rule.detector, ctx)
@@ -414,7 +416,7 @@ class RuleCoder:
         for index, (evidence, span) in hits.items():
             compiled = self.rules[index]
             factor = self._conditions(compiled, ctx)
-            if factor <= 0:
+            if factor <= 0 or not self._question_ok(compiled.rule, ctx, span):
                 continue
             assignment = CodeAssignment(
                 code=compiled.code.id,
@@ -447,6 +449,23 @@ class RuleCoder:
             return None
         return r.evidence
 
+    def _question_ok(self, rule: RuleSpec, ctx: _UtteranceContext, span: tuple[int, int] | None) -> bool:
+        """``question:`` is checked on the sentence that matched, so praise followed by a question
+        ("Well done for that. What happened on Friday?") is still praise."""
+        if rule.question is None:
+            return True
+        if span is None:
+            return rule.question == ctx.question.is_question
+        text = ctx.utterance.text
+        end = span[1]
+        while end < len(text) and text[end] not in ".?!":
+            end += 1
+        start = span[0]
+        while start > 0 and text[start - 1] not in ".?!":
+            start -= 1
+        sentence = text[start : end + 1]
+        return rule.question == analyse_question(sentence).is_question
+
     def _conditions(self, compiled: _CompiledRule, ctx: _UtteranceContext) -> float:
         """0 when a condition fails, else a confidence factor (below 1 when the role is unknown)."""
         rule = compiled.rule
@@ -454,8 +473,6 @@ class RuleCoder:
         if not allowed:
             return 0.0
         if rule.position is not None and not (rule.position[0] <= ctx.position <= rule.position[1]):
-            return 0.0
-        if rule.question is not None and rule.question != ctx.question.is_question:
             return 0.0
         if rule.after_role is not None and ctx.previous_role not in (rule.after_role, "unknown"):
             return 0.0
