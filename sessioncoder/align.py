@@ -188,7 +188,8 @@ def build_overlapping_utterances(words: list[Word]) -> list[Utterance]:
     Each speaker's words are grouped on their own, so talking over each other
     does not chop both speakers into one-word utterances; a speaker's
     utterance ends at their long pause, at a sentence end once long, or when
-    the other speaker holds the floor in between. Utterances are ordered by start.
+    the other speaker holds the floor in between (talks for a second, or at
+    all after the speaker finished a sentence). Utterances are ordered by start.
     """
     utterances: list[Utterance] = []
     speakers = list(dict.fromkeys(w.speaker for w in words))
@@ -210,6 +211,7 @@ def build_overlapping_utterances(words: list[Word]) -> list[Utterance]:
                 if (
                     word.start - last.end >= LONG_PAUSE_SECONDS
                     or between >= INTERRUPTION_SECONDS
+                    or (between > 0 and _ends_sentence(last))
                     or (long_now and last.text.endswith(SENTENCE_END))
                 ):
                     groups.append(current)

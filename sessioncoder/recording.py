@@ -52,6 +52,7 @@ def cache_key(audio_sha256: str, options: AudioOptions, asr_info: ModelInfo) -> 
         "audio": audio_sha256,
         "asr": asr_info.sha256 or asr_info.path or asr_info.name,
         "beam_size": asr.BEAM_SIZE,
+        "batch_size": asr.BATCH_SIZE,
         "language": options.language,
         "diarizer": options.diarizer,
         "speakers": str(options.speakers),
@@ -258,7 +259,7 @@ def transcribe_recording(path: Path, options: AudioOptions, cache_path: Path | N
     speakers_found = sorted({u.speaker for u in utterances})
     if len(speakers_found) < 2:
         asked = options.speakers
-        if options.speakers_explicit and (asked == "auto" or int(asked) >= 2):
+        if options.speakers_explicit and asked != "auto" and int(asked) >= 2:
             raise AudioError(
                 f"{path}: only one speaker detected, but --speakers {asked} was asked for "
                 "(check the recording, or leave out --speakers to code it with roles unknown)"
@@ -281,6 +282,7 @@ def transcribe_recording(path: Path, options: AudioOptions, cache_path: Path | N
             "asr_model": options.asr_model,
             "language": options.language,
             "beam_size": asr.BEAM_SIZE,
+            "batch_size": asr.BATCH_SIZE,
             "compute_type": "int8",
             "vad_filter": True,
             "diarizer": diarization.method,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from pyannote.core import Annotation, Segment
 from sessioncoder import modelstore
 from sessioncoder.align import (
     assign_speakers,
+    build_overlapping_utterances,
     build_utterances,
     fix_sentence_fragments,
     smooth_flips,
@@ -111,6 +113,31 @@ def test_words_to_utterances_keeps_word_timings():
         ("SPEAKER_01", "Hi.", 1.3),
     ]
     assert annotation_to_turns(diar)[1].speaker == "SPEAKER_01"
+
+
+def test_overlapping_talk_on_two_channels_stays_two_utterances():
+    a = [
+        w(t, 0.1 + 0.4 * i, 0.4 + 0.4 * i, "L")
+        for i, t in enumerate(["he", "began", "a", "confused", "complaint."])
+    ]
+    b = [
+        w(t, 0.2 + 0.4 * i, 0.5 + 0.4 * i, "R") for i, t in enumerate(["the", "horizon", "seems", "distant."])
+    ]
+    later = [
+        w("Right.", 5.0, 5.3, "L"),
+        w("And", 6.0, 6.2, "R"),
+        w("then?", 6.2, 6.5, "R"),
+        w("Then", 7.0, 7.2, "L"),
+    ]
+    utterances = build_overlapping_utterances(sorted(a + b + later, key=lambda x: x.start))
+    assert [(u.speaker, u.text) for u in utterances] == [
+        ("L", "he began a confused complaint."),
+        ("R", "the horizon seems distant."),
+        ("L", "Right."),
+        ("R", "And then?"),
+        ("L", "Then"),
+    ]
+    assert [u.index for u in utterances] == list(range(len(utterances)))
 
 
 # --------------------------------------------------------------------------- channels
@@ -290,3 +317,46 @@ def test_models_command_lists_models(monkeypatch, tmp_path, capsys):
     tiny = next(r for r in rows if r["name"].startswith("whisper-tiny.en"))
     assert tiny["ok"] and "sha256" in tiny["status"] and tiny["licence"]
     assert code == 2, "whisper-base failing must make the command fail"
+
+
+def test_pyannote_backend_runs_a_local_pipeline(tmp_path, monkeypatch):
+    """With pyannote.audio present (here a stand-in), the pipeline is built from the directory, offline."""
+    import sys
+    import types
+
+    from sessioncoder.audio import Audio
+    from sessioncoder.diarize import diarize, pyannote_backend
+
+    calls = {}
+
+    class FakePipeline:
+        @classmethod
+        def from_pretrained(cls, path):
+            calls["path"] = path
+            calls["offline"] = os.environ.get("HF_HUB_OFFLINE")
+            return cls()
+
+        def __call__(self, data, **kwargs):
+            calls["kwargs"] = kwargs
+            calls["rate"] = data["sample_rate"]
+            return types.SimpleNamespace(speaker_diarization=ann((0.0, 1.0, "spk_b"), (1.2, 2.0, "spk_a")))
+
+    module = types.ModuleType("pyannote.audio")
+    module.Pipeline = FakePipeline
+    monkeypatch.setitem(sys.modules, "pyannote.audio", module)
+    monkeypatch.setattr(pyannote_backend, "_PIPELINES", {})
+    (tmp_path / "config.yaml").write_text("pipeline: {}\n")
+    audio = Audio(
+        path=tmp_path / "x.wav",
+        sha256="",
+        channels=np.zeros((1, 3 * SAMPLE_RATE), np.float32),
+        original_sample_rate=SAMPLE_RATE,
+        original_channels=1,
+        codec="pcm",
+        format="wav",
+    )
+    result = diarize(audio, "pyannote", 2, pyannote_model=tmp_path)
+    assert calls["path"] == tmp_path and calls["offline"] == "1"
+    assert calls["kwargs"] == {"num_speakers": 2} and calls["rate"] == SAMPLE_RATE
+    assert result.speakers == ["SPEAKER_00", "SPEAKER_01"]
+    assert result.label_map == {"spk_b": "SPEAKER_00", "spk_a": "SPEAKER_01"}

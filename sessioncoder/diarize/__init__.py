@@ -56,12 +56,6 @@ def ordered_labels(annotation: Annotation) -> list[str]:
     return seen
 
 
-def relabel_by_first_appearance(annotation: Annotation, prefix: str = "SPEAKER_") -> Annotation:
-    """SPEAKER_00 is whoever speaks first, SPEAKER_01 next, and so on."""
-    mapping = {label: f"{prefix}{i:02d}" for i, label in enumerate(ordered_labels(annotation))}
-    return annotation.rename_labels(mapping=mapping)
-
-
 def from_segments(segments: list[tuple[float, float, str]], uri: str = "recording") -> Annotation:
     annotation = Annotation(uri=uri)
     for i, (start, end, label) in enumerate(segments):
