@@ -264,9 +264,14 @@ The project's targets (0.80 / 0.65) are **not reached**. Measured alternatives
 on the same dev split (macro-F1 therapist / client): MLPs of 64-256 units
 0.66-0.74 / 0.45-0.53; embedding each utterance after its previous turn
 (in-context pooling) 0.69 / 0.50; two previous turns and no neighbours at all
-gave the same within noise. With a frozen encoder, context adds about 0.005
-(CV); reaching human agreement needs a fine-tuned encoder, which is not
-shipped.
+gave the same within noise; a dedicated 4-class head 0.696 (CV, vs 0.707);
+a trainable transformer layer over the frozen token states of
+"[previous turn] [SEP] [utterance]" (torch, 5-6 epochs) 0.71-0.74 / 0.50-0.55
+on this split but 0.63-0.65 / 0.42-0.50 on the seed-1 split where this recipe
+gets 0.656 / 0.460, so no reliable gain. With a frozen encoder, context adds
+about 0.005 (CV). Dev-split variance is large (seed 1 split: 0.656 / 0.460),
+so prefer the CV line. Full fine-tuning of MiniLM measured 8 utterances/s
+(training, one loaded core), about 11 minutes per epoch: not attempted here.
 
 Per code on dev (presence per utterance; κ = Cohen's kappa):
 
@@ -286,9 +291,12 @@ Client talk type, dev (change, sustain, neutral):
 |---|---|---|---|
 {cmatrix}
 
-Speed: about 120 utterances per CPU-second (one thread, int8 ONNX,
-end to end), so about 200+ utterances/s with `SESSIONCODER_THREADS=2` on two
-free cores; see `bench/bench_mi.py`. Training took {seconds} s.
+Speed: 80-120 utterances/s on one core, end to end (the encoder is 95% of
+it; `bench/bench_mi.py` measured 82 utterances per CPU-second on the dev
+transcripts). `SESSIONCODER_THREADS=2` runs batches on two cores in parallel,
+but on the shared development machine (load 2.5-4.5) the gain could not be
+shown, so the target of 200 utterances/s on 2 cores is **not demonstrated**.
+Training took {seconds} s.
 
 ## Intended use and limits
 - Intended: a first pass at MITI behaviour counts and client language in
