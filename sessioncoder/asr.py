@@ -6,7 +6,6 @@ loading costs about as much as transcribing a minute of audio.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .audio import SAMPLE_RATE
+from .compute import cpu_threads
 from .errors import ModelError
 from .schema import ModelInfo, Word
 
@@ -26,17 +26,6 @@ BEAM_SIZE = 1
 # word timestamps on, it is about 3x faster than the sequential decoder on 2
 # cores (Whisper base on the 176 s demo: 13.5 s vs 43.6 s) at the same WER.
 BATCH_SIZE = 4
-
-
-def cpu_threads() -> int:
-    """Threads for CTranslate2: ``SESSIONCODER_THREADS`` or the CPUs this process may use."""
-    env = os.environ.get("SESSIONCODER_THREADS")
-    if env and env.isdigit() and int(env) > 0:
-        return int(env)
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def load_whisper(model_dir: Path, threads: int | None = None):

@@ -17,6 +17,7 @@ from typing import Any
 
 from . import __version__
 from .codebook import load_codebook
+from .compute import share_threads
 from .errors import SessionCoderError
 from .fileio import sha256_file, sha256_text, write_text_atomic
 from .pipeline import AUDIO_SUFFIXES, code_transcript, read_input
@@ -159,7 +160,9 @@ def run_batch(
                 progress(result)
         return results
     # spawn, not fork: torch and spaCy do not survive a fork of a process that has used them.
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=get_context("spawn"), initializer=share_threads, initargs=(workers,)
+    ) as pool:
         futures: list[Future[BatchResult]] = [pool.submit(run_job, job, force) for job in jobs]
         try:
             for future in futures:

@@ -21,12 +21,12 @@ The encoder is loaded once per process (:func:`get_encoder`).
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 from pathlib import Path
 
 import numpy as np
 
+from .compute import cpu_threads
 from .errors import ModelError
 
 ENCODER_NAME = "all-MiniLM-L6-v2-onnx-int8"
@@ -177,11 +177,11 @@ class SentenceEncoder:
 def get_encoder(max_length: int = 128, threads: int | None = None) -> SentenceEncoder:
     """The process-wide encoder (loaded on first use).
 
-    Threads default to ``SESSIONCODER_THREADS`` or 1, so the coder does not
-    take every core of a shared machine.
+    Threads default to ``SESSIONCODER_THREADS``, else the CPUs available
+    (batch workers share them out, see :func:`sessioncoder.compute.share_threads`).
     """
     if threads is None:
-        threads = int(os.environ.get("SESSIONCODER_THREADS", "1") or 1)
+        threads = cpu_threads()
     key = (max_length, threads)
     with _lock:
         if key not in _cached:
