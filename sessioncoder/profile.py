@@ -245,7 +245,13 @@ def _skill_areas(codebook: Codebook, utterances: list[Utterance], counts: Counte
     return areas
 
 
-def _missed(codebook: Codebook, utterances: list[Utterance]) -> list[MissedOpportunity]:
+def _missed(u: Utterance, kind: str, explanation: str) -> MissedOpportunity:
+    return MissedOpportunity(
+        kind=kind, index=u.index, start=u.start, quote=quote(u.text), explanation=explanation
+    )  # type: ignore[arg-type]
+
+
+def _missed_opportunities(codebook: Codebook, utterances: list[Utterance]) -> list[MissedOpportunity]:
     window = codebook.settings.missed_opportunity_window
     missed = []
     for i, u in enumerate(utterances):
@@ -256,24 +262,20 @@ def _missed(codebook: Codebook, utterances: list[Utterance]) -> list[MissedOppor
             v.has_prefix("cognitive.", "behavioural.") for v in following
         ):
             missed.append(
-                MissedOpportunity(
-                    kind="procriminal_unaddressed",
-                    index=u.index,
-                    start=u.start,
-                    quote=quote(u.text),
-                    explanation=f"Pro-criminal statement with no cognitive or behavioural response in the next {window} turns.",
+                _missed(
+                    u,
+                    "procriminal_unaddressed",
+                    f"Pro-criminal statement with no cognitive or behavioural response in the next {window} turns.",
                 )
             )
         if u.has("client.change_talk") and not any(
             v.has(*REFLECTIONS, "behavioural.reinforcement") for v in following[:1]
         ):
             missed.append(
-                MissedOpportunity(
-                    kind="change_talk_unreflected",
-                    index=u.index,
-                    start=u.start,
-                    quote=quote(u.text),
-                    explanation="Change talk that the officer's next turn neither reflected nor reinforced.",
+                _missed(
+                    u,
+                    "change_talk_unreflected",
+                    "Change talk that the officer's next turn neither reflected nor reinforced.",
                 )
             )
     return missed
@@ -306,5 +308,5 @@ def compute_profile(session: CodedSession, codebook: Codebook) -> Profile:
         skill_areas=_skill_areas(codebook, utterances, counts),
         content=_content(codebook, utterances, timed, duration_minutes),
         structure=_structure(codebook, utterances, positions),
-        missed_opportunities=_missed(codebook, utterances),
+        missed_opportunities=_missed_opportunities(codebook, utterances),
     )

@@ -235,6 +235,22 @@ class Moment:
     code_name: str | None = None
     definition: str | None = None
 
+    @classmethod
+    def of_code(cls, kind: str, headline: str, note: str, u: Utterance, code: str, info: CodeInfo) -> Moment:
+        """A moment quoting utterance ``u`` as an example of ``code``."""
+        return cls(
+            kind=kind,
+            headline=headline,
+            note=note,
+            index=u.index,
+            start=u.start,
+            speaker=u.speaker,
+            quote=_quote(u, code),
+            code=code,
+            code_name=info.name,
+            definition=info.definition,
+        )
+
 
 def select_strengths(session: CodedSession, codebook: Any, limit: int = 5) -> list[Moment]:
     """Three to five practitioner moments that show skill, varied across skill groups.
@@ -271,20 +287,8 @@ def select_strengths(session: CodedSession, codebook: Any, limit: int = 5) -> li
     moments = []
     for u, code in chosen:
         info = code_info(codebook, code)
-        moments.append(
-            Moment(
-                kind="strength",
-                headline=info.name,
-                note=PRAISE.get(code, f"A clear example of {info.name.lower()}."),
-                index=u.index,
-                start=u.start,
-                speaker=u.speaker,
-                quote=_quote(u, code),
-                code=code,
-                code_name=info.name,
-                definition=info.definition,
-            )
-        )
+        note = PRAISE.get(code, f"A clear example of {info.name.lower()}.")
+        moments.append(Moment.of_code("strength", info.name, note, u, code, info))
     return moments
 
 
@@ -327,20 +331,7 @@ def select_development(session: CodedSession, codebook: Any, limit_quotes: int =
             if u.role == "officer" and u.has(code):
                 info = code_info(codebook, code)
                 headline, advice = NON_ADHERENT_ADVICE[code]
-                quoted.append(
-                    Moment(
-                        kind="non_adherent",
-                        headline=headline,
-                        note=advice,
-                        index=u.index,
-                        start=u.start,
-                        speaker=u.speaker,
-                        quote=_quote(u, code),
-                        code=code,
-                        code_name=info.name,
-                        definition=info.definition,
-                    )
-                )
+                quoted.append(Moment.of_code("non_adherent", headline, advice, u, code, info))
     quoted.sort(key=lambda m: m.index if m.index is not None else 0)
     moments.extend(quoted[:limit_quotes])
     if profile is None:
