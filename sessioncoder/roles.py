@@ -252,20 +252,13 @@ def _evidence(c: _Cues) -> list[str]:
     out.append(
         f"'you' {c.per_100_words(c.second_person):.1f} vs 'I' {c.per_100_words(c.first_person):.1f} per 100 words"
     )
-    if c.officer_phrases:
-        top = sorted(c.officer_phrases.items(), key=lambda kv: -kv[1])[:3]
-        out.append(
-            f"supervision vocabulary x{sum(c.officer_phrases.values())} ("
-            + ", ".join(f"'{p}'" for p, _ in top)
-            + ")"
-        )
-    if c.client_phrases:
-        top = sorted(c.client_phrases.items(), key=lambda kv: -kv[1])[:3]
-        out.append(
-            f"self-report phrases x{sum(c.client_phrases.values())} ("
-            + ", ".join(f"'{p}'" for p, _ in top)
-            + ")"
-        )
+    for name, phrases in (
+        ("supervision vocabulary", c.officer_phrases),
+        ("self-report phrases", c.client_phrases),
+    ):
+        if phrases:
+            top = sorted(phrases.items(), key=lambda kv: -kv[1])[:3]
+            out.append(f"{name} x{sum(phrases.values())} (" + ", ".join(f"'{p}'" for p, _ in top) + ")")
     if c.opens:
         out.append("opens the session")
     if c.closes:

@@ -326,28 +326,28 @@ def merge_similar(
     """Merge clusters whose centroids are as close as one voice's windows (a split single speaker)."""
     labels = labels.copy()
     while True:
-        ids = sorted(set(labels.tolist()))
+        ids, sim = _centroid_similarities(embeddings, labels)
         if len(ids) < 2:
             return labels
-        centroids = np.stack([embeddings[labels == i].mean(axis=0) for i in ids])
-        centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
-        sim = centroids @ centroids.T
-        np.fill_diagonal(sim, -1)
         i, j = np.unravel_index(np.argmax(sim), sim.shape)
         if sim[i, j] < threshold:
             return labels
         labels[labels == ids[j]] = ids[i]
 
 
-def centroid_similarity(embeddings: np.ndarray, labels: np.ndarray) -> float | None:
+def _centroid_similarities(embeddings: np.ndarray, labels: np.ndarray) -> tuple[list[int], np.ndarray]:
+    """Cluster ids and the cosine similarity of their centroids (diagonal set to -1)."""
     ids = sorted(set(labels.tolist()))
-    if len(ids) < 2:
-        return None
     centroids = np.stack([embeddings[labels == i].mean(axis=0) for i in ids])
     centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
     sim = centroids @ centroids.T
     np.fill_diagonal(sim, -1)
-    return float(sim.max())
+    return ids, sim
+
+
+def centroid_similarity(embeddings: np.ndarray, labels: np.ndarray) -> float | None:
+    ids, sim = _centroid_similarities(embeddings, labels)
+    return float(sim.max()) if len(ids) >= 2 else None
 
 
 # --------------------------------------------------------------------------- frames to segments
