@@ -151,26 +151,40 @@ def transcribe(
         condition_on_previous_text=False,
         batch_size=BATCH_SIZE,
     )
+    words = _collect_words(segments, on_progress, len(samples) / SAMPLE_RATE)
+    speech = getattr(info, "duration_after_vad", None) or info.duration
+    return AsrResult(words, info.language, float(info.language_probability), float(speech))
+
+
+def _collect_words(segments, on_progress, duration: float, timeline=None) -> list[Word]:
+    """Words from faster-whisper's segments, with times mapped back to the recording through
+    ``timeline`` (a ``SpeechTimestampsMap``) when the audio given to Whisper was cut to speech."""
     words: list[Word] = []
     for segment in segments:
         for w in segment.words or []:
             text = w.word.strip()
             if not text:
                 continue
+            start, end = float(w.start), float(w.end)
+            if timeline is not None:
+                chunk = timeline.get_chunk_index((start + end) / 2)
+                start, end = timeline.get_original_time(start, chunk), timeline.get_original_time(end, chunk)
             words.append(
                 Word(
                     text=text,
-                    start=round(float(w.start), 3),
-                    end=round(float(w.end), 3),
+                    start=round(float(start), 3),
+                    end=round(float(end), 3),
                     probability=round(float(w.probability), 4),
                 )
             )
         if on_progress:
-            on_progress(float(segment.end))
+            reached = (
+                segment.end if timeline is None else timeline.get_original_time(segment.end, is_end=True)
+            )
+            on_progress(float(reached))
     if on_progress:
-        on_progress(len(samples) / SAMPLE_RATE)
-    speech = getattr(info, "duration_after_vad", None) or info.duration
-    return AsrResult(words, info.language, float(info.language_probability), float(speech))
+        on_progress(duration)
+    return words
 
 
 def _transcribe_regions(
@@ -209,25 +223,7 @@ def _transcribe_regions(
     )
     # Times in ``speech`` back to times in the recording, as faster-whisper's restore_speech_timestamps does.
     timeline = SpeechTimestampsMap([{"start": start, "end": end} for start, end in bounds], SAMPLE_RATE)
-    words: list[Word] = []
-    for segment in segments:
-        for w in segment.words or []:
-            text = w.word.strip()
-            if not text:
-                continue
-            chunk = timeline.get_chunk_index((w.start + w.end) / 2)
-            words.append(
-                Word(
-                    text=text,
-                    start=round(float(timeline.get_original_time(w.start, chunk)), 3),
-                    end=round(float(timeline.get_original_time(w.end, chunk)), 3),
-                    probability=round(float(w.probability), 4),
-                )
-            )
-        if on_progress:
-            on_progress(float(timeline.get_original_time(segment.end, is_end=True)))
-    if on_progress:
-        on_progress(duration)
+    words = _collect_words(segments, on_progress, duration, timeline)
     speech_seconds = len(speech) / SAMPLE_RATE
     return AsrResult(words, info.language, float(info.language_probability), speech_seconds)
 
