@@ -31,6 +31,7 @@ import numpy as np
 
 from ..errors import ModelError
 from ..schema import CodeAssignment, ModelInfo, Utterance
+from ..text import STOP_WORDS
 
 MODEL_NAME = "sessioncoder-mi"
 FEATURE_VERSION = 1
@@ -101,58 +102,6 @@ _REFLECT_RE = re.compile(
     re.I,
 )
 _WORD_RE = re.compile(r"[a-z']+")
-_STOP = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "and",
-        "or",
-        "but",
-        "so",
-        "to",
-        "of",
-        "in",
-        "on",
-        "at",
-        "for",
-        "with",
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "been",
-        "it",
-        "that",
-        "this",
-        "i",
-        "you",
-        "he",
-        "she",
-        "we",
-        "they",
-        "me",
-        "my",
-        "your",
-        "um",
-        "uh",
-        "yeah",
-        "okay",
-        "ok",
-        "like",
-        "just",
-        "do",
-        "don't",
-        "not",
-        "know",
-        "really",
-        "mean",
-        "well",
-        "oh",
-        "right",
-    ]
-)
 
 HAND_FEATURES = (
     "has_q",
@@ -175,7 +124,7 @@ def _words(text: str) -> list[str]:
 
 
 def _content(words: list[str]) -> set[str]:
-    return {w for w in words if w not in _STOP and len(w) > 2}
+    return {w for w in words if w not in STOP_WORDS and len(w) > 2}
 
 
 def last_other_index(roles: list[str]) -> list[int]:

@@ -18,6 +18,7 @@ from spacy.tokens import Doc
 from ..codebook import Codebook, CodeSpec, RuleSpec
 from ..nlp import load_nlp, nlp_info
 from ..schema import CodeAssignment, ModelInfo, Utterance
+from ..text import STOP_WORDS
 
 # --------------------------------------------------------------------------- question and reflection analysis
 
@@ -67,74 +68,6 @@ _COMPLEX_MARKERS = re.compile(
     r"part of you|on (the )?one hand|on the other|even though|and yet|but at the same time|it's like|as if|"
     r"really (matters|important|want)|matters to you|important to you|you care|you value|you wonder|you're not sure|"
     r"deep down|must (be|have been)|the last thing you want|you'd rather|wish)\b"
-)
-_STOP_LEMMAS = frozenset(
-    [
-        "i",
-        "me",
-        "my",
-        "you",
-        "your",
-        "he",
-        "she",
-        "it",
-        "we",
-        "they",
-        "them",
-        "the",
-        "a",
-        "an",
-        "and",
-        "or",
-        "but",
-        "so",
-        "to",
-        "of",
-        "in",
-        "on",
-        "at",
-        "for",
-        "with",
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "been",
-        "do",
-        "did",
-        "does",
-        "have",
-        "has",
-        "had",
-        "that",
-        "this",
-        "there",
-        "what",
-        "just",
-        "really",
-        "like",
-        "yeah",
-        "um",
-        "uh",
-        "not",
-        "no",
-        "yes",
-        "okay",
-        "ok",
-        "well",
-        "know",
-        "think",
-        "get",
-        "got",
-        "go",
-        "went",
-        "'s",
-        "'re",
-        "'ve",
-        "'m",
-        "n't",
-    ]
 )
 
 
@@ -193,9 +126,7 @@ def analyse_question(text: str) -> QuestionShape:
 
 
 def content_lemmas(doc: Doc) -> set[str]:
-    return {
-        t.lemma_.lower() for t in doc if t.is_alpha and t.lemma_.lower() not in _STOP_LEMMAS and len(t) > 2
-    }
+    return {t.lemma_.lower() for t in doc if t.is_alpha and t.lemma_.lower() not in STOP_WORDS and len(t) > 2}
 
 
 @dataclass
