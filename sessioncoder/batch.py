@@ -8,7 +8,7 @@ outputs were made from the same input bytes, codebook version and settings.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -141,24 +141,16 @@ def write_summary(out_dir: Path, results: list[BatchResult]) -> Path:
     return path
 
 
-def run_batch(
-    jobs: list[BatchJob], workers: int = 1, force: bool = False, progress: Any | None = None
-) -> list[BatchResult]:
-    """Run jobs, in order with one worker, else in a process pool; ``progress`` is a callback per result.
+def iter_batch(jobs: list[BatchJob], workers: int = 1, force: bool = False) -> Iterator[BatchResult]:
+    """Run jobs and yield each result as it is finished: in order with one worker, else in a process pool.
 
-    On Ctrl-C the finished sessions' outputs are already on disk; the summary
-    of what finished is written by the caller from the results returned so far
-    (they are appended to ``run_batch.partial`` as they arrive).
+    Every finished session's outputs are already on disk when its result is
+    yielded, so a caller interrupted part-way keeps what it has collected.
     """
-    results: list[BatchResult] = []
-    run_batch.partial = results  # type: ignore[attr-defined]
     if workers <= 1:
         for job in jobs:
-            result = run_job(job, force)
-            results.append(result)
-            if progress:
-                progress(result)
-        return results
+            yield run_job(job, force)
+        return
     # spawn, not fork: torch and spaCy do not survive a fork of a process that has used them.
     with ProcessPoolExecutor(
         max_workers=workers, mp_context=get_context("spawn"), initializer=share_threads, initargs=(workers,)
@@ -166,12 +158,7 @@ def run_batch(
         futures: list[Future[BatchResult]] = [pool.submit(run_job, job, force) for job in jobs]
         try:
             for future in futures:
-                result = future.result()
-                results.append(result)
-                if progress:
-                    progress(result)
-        except KeyboardInterrupt:
+                yield future.result()
+        finally:  # on Ctrl-C (or an abandoned generator) do not start what is still queued
             for future in futures:
                 future.cancel()
-            raise
-    return results

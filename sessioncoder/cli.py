@@ -248,7 +248,7 @@ def batch(
     ] = "json,md,csv,html",
 ) -> None:
     """Code many sessions with a progress bar; resumes, writes DIR/summary.csv, lists failures at the end."""
-    from .batch import BatchJob, collect_inputs, run_batch, unique_stems, write_summary
+    from .batch import BatchJob, collect_inputs, iter_batch, unique_stems, write_summary
 
     for item in inputs:
         if not item.exists():
@@ -280,14 +280,11 @@ def batch(
         console=err_console,
     ) as progress:
         task = progress.add_task("", total=len(batch_jobs))
-
-        def advance(result) -> None:
-            progress.update(task, advance=1, description=f"{result.stem}: {result.status}")
-
         try:
-            results = run_batch(batch_jobs, workers=jobs, force=force, progress=advance)
+            for result in iter_batch(batch_jobs, workers=jobs, force=force):
+                results.append(result)
+                progress.update(task, advance=1, description=f"{result.stem}: {result.status}")
         except KeyboardInterrupt:
-            results = list(run_batch.partial)  # type: ignore[attr-defined]
             write_summary(out_dir, results)
             err_console.print(
                 f"interrupted: {sum(r.status != 'failed' for r in results)} of {len(batch_jobs)} sessions are saved; "
