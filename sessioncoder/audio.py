@@ -22,6 +22,9 @@ import numpy as np
 from .errors import AudioError
 from .fileio import sha256_file
 
+# Recordings sessioncoder accepts (anything PyAV decodes would do; these are what users hand in).
+AUDIO_SUFFIXES = frozenset({".wav", ".mp3", ".m4a", ".flac", ".ogg", ".opus", ".webm"})
+
 SAMPLE_RATE = 16_000
 MIN_SECONDS = 2.0
 # A decoded length this far below what the container declares means the file was cut short.

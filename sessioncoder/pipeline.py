@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .audio import AUDIO_SUFFIXES
 from .codebook import Codebook, load_codebook
 from .coding import Coder, code_utterances, default_coders
 from .errors import InputError
@@ -19,8 +20,6 @@ from .transcripts import TRANSCRIPT_SUFFIXES, read_transcript
 
 if TYPE_CHECKING:
     from .recording import AudioOptions
-
-AUDIO_SUFFIXES = frozenset({".wav", ".mp3", ".m4a", ".flac", ".ogg", ".opus", ".webm"})
 
 
 def input_kind(path: Path) -> str:

@@ -28,7 +28,6 @@ from .modelstore import resolve_asr_model
 from .roles import assign_roles
 from .schema import ModelInfo, SourceInfo, Transcript, Word
 
-AUDIO_SUFFIXES = frozenset({".wav", ".mp3", ".m4a", ".flac", ".ogg", ".opus", ".webm"})
 # Bump when a change to this pipeline makes old cached transcripts stale.
 PIPELINE_VERSION = "2"  # 2: one shared VAD pass for Whisper and the embedded diariser
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -115,7 +115,7 @@ def apply_corrections(
     session = session.model_copy(deep=True)
     by_index = {u.index: u for u in session.utterances}
     positions = {i: u for i, u in enumerate(session.utterances)}
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for correction in corrections:
         utterance = by_index.get(correction.index) or positions[correction.index]
         who = correction.by or by

@@ -28,7 +28,6 @@ from .fileio import write_text_atomic
 SCHEMA_VERSION = "1.0"
 
 Role = Literal["officer", "client", "unknown"]
-ROLES: tuple[Role, ...] = ("officer", "client", "unknown")
 
 _M = TypeVar("_M", bound="Record")
 

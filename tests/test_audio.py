@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from sessioncoder import asr
+from sessioncoder.audio import AUDIO_SUFFIXES
 from sessioncoder.errors import AudioError, InputError
-from sessioncoder.recording import AUDIO_SUFFIXES, AudioOptions, transcribe_recording
+from sessioncoder.recording import AudioOptions, transcribe_recording
 from sessioncoder.schema import Transcript
 
 AUDIO = Path(__file__).parent / "fixtures" / "audio"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import struct
 import wave
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sessioncoder.schema import (
@@ -365,7 +365,7 @@ def make_session(audio_path: Path | None = None, audio_seconds: float | None = N
         format="wav" if audio_path else "txt",
     )
     session = CodedSession(
-        created=datetime(2026, 11, 20, 10, 30, tzinfo=timezone.utc),
+        created=datetime(2026, 11, 20, 10, 30, tzinfo=UTC),
         source=source,
         duration=duration,
         speakers=[
