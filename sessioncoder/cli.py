@@ -68,7 +68,7 @@ def _root(
 # --------------------------------------------------------------------------- code
 
 
-def _audio_options(asr_model, language, diarizer, speakers, pyannote_model, officer, progress=True):
+def _audio_options(asr_model, language, diarizer, speakers, pyannote_model, progress=True):
     from .recording import AudioOptions
 
     if speakers is not None and speakers != "auto":
@@ -87,7 +87,6 @@ def _audio_options(asr_model, language, diarizer, speakers, pyannote_model, offi
         speakers=speakers_value,
         speakers_explicit=speakers is not None,
         pyannote_model=pyannote_model,
-        officer=officer,
         progress=progress,
     )
 
@@ -167,7 +166,7 @@ def code(
     ] = None,
 ) -> None:
     """Code sessions: writes DIR/<stem>.session.json, <stem>.md, <stem>.utterances.csv and <stem>.html."""
-    from .batch import session_stem, unique_stems
+    from .batch import unique_stems
     from .pipeline import AUDIO_SUFFIXES, code_transcript, read_input
     from .report import write_outputs
 
@@ -176,14 +175,12 @@ def code(
     failures = 0
     stems = unique_stems(inputs)
     for path in inputs:
-        stem = stems.get(path, session_stem(path))
+        stem = stems[path]
         started = time.perf_counter()
         try:
             audio_options = None
             if path.suffix.lower() in AUDIO_SUFFIXES:
-                audio_options = _audio_options(
-                    asr_model, language, diarizer, speakers, pyannote_model, officer
-                )
+                audio_options = _audio_options(asr_model, language, diarizer, speakers, pyannote_model)
             transcript = read_input(
                 path, audio_options, cache_path=out_dir / f"{stem}.transcript.json", officer=officer
             )

@@ -327,8 +327,10 @@ class RuleCoder:
             for form in (token.lower_, token.lemma_.lower()):
                 for index in self.rules_by_lemma.get(form, ()):
                     hits.setdefault(index, (token.text, (token.idx, token.idx + len(token.text))))
+        # Each rule's cheap conditions once, before the costlier regexes and detectors run.
+        factors = [self._conditions(compiled, ctx) for compiled in self.rules]
         for index, compiled in enumerate(self.rules):
-            if index in hits or self._conditions(compiled, ctx) <= 0:
+            if index in hits or factors[index] <= 0:
                 continue
             for expression in compiled.regexes:
                 found = expression.search(ctx.text)
@@ -346,7 +348,7 @@ class RuleCoder:
         best: dict[str, CodeAssignment] = {}
         for index, (evidence, span) in hits.items():
             compiled = self.rules[index]
-            factor = self._conditions(compiled, ctx)
+            factor = factors[index]
             if factor <= 0 or not self._question_ok(compiled.rule, ctx, span):
                 continue
             assignment = CodeAssignment(
