@@ -42,7 +42,6 @@ def run() -> None:
         print(f"skipped: {data} absent")
         return
     from sessioncoder.coding import model as mi
-    from sessioncoder.encoder import SentenceEncoder
 
     model_dir = mi.default_model_dir()
     config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
@@ -59,7 +58,7 @@ def run() -> None:
     coder = mi.load_mi_coder(model_dir)
     speeds = {}
     for threads in (1, 2):
-        coder._encoder = SentenceEncoder(max_length=coder.max_length, threads=threads)
+        coder._encoder = coder.make_encoder(threads)
         wall, cpu = time.perf_counter(), time.process_time()
         for t in dev:
             coder.code_texts(t.texts, t.roles)

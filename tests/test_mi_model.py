@@ -11,11 +11,13 @@ from conftest import REPO, SHARED_DATA
 from sessioncoder.coding.base import Coder
 from sessioncoder.coding.model import (
     CLIENT_CODES,
+    HAND_FEATURES,
     OWNED_CODES,
     PRACTITIONER_CODES,
-    context_features,
+    context_index,
     hand_features,
     load_mi_coder,
+    session_features,
     split_transcripts,
 )
 from sessioncoder.errors import ModelError
@@ -89,17 +91,45 @@ def test_missing_or_bad_model_is_one_line_model_error(tmp_path):
 
 def test_artefact_is_small_plain_arrays_and_matches_config():
     config = json.loads((MODEL_DIR / "config.json").read_text())
-    weights = MODEL_DIR / "heads.npz"
     total = sum(p.stat().st_size for p in MODEL_DIR.iterdir())
     assert total < 50 * 1024 * 1024
     from sessioncoder.fileio import sha256_file
 
+    weights, adapters = MODEL_DIR / "heads.npz", MODEL_DIR / config["features"]["adapters"]
     assert sha256_file(weights) == config["weights_sha256"]
-    with np.load(weights, allow_pickle=False) as arrays:  # no pickled objects inside
-        assert all(arrays[k].dtype == np.float32 for k in arrays.files)
-        assert arrays["therapist_w0"].shape[1] == len(config["therapist"]["classes"])
+    assert sha256_file(adapters) == config["adapters_sha256"]
+    for path in (weights, adapters):
+        with np.load(path, allow_pickle=False) as arrays:  # no pickled objects inside
+            assert all(arrays[k].dtype == np.float32 for k in arrays.files)
+    with np.load(weights, allow_pickle=False) as arrays:
+        assert arrays["therapist_w1"].shape[1] == len(config["therapist"]["classes"])
+        assert arrays["client_w1"].shape[1] == len(config["client"]["classes"])
+    # adapters only: far fewer numbers than the 22 M of the base encoder
+    with np.load(adapters, allow_pickle=False) as arrays:
+        assert 10_000 < sum(arrays[k].size for k in arrays.files) < 1_000_000
     for name in ("MODEL_CARD.md", "dev_metrics.json"):
         assert (MODEL_DIR / name).is_file()
+
+
+def test_tampered_model_file_is_refused(tmp_path):
+    import shutil
+
+    for path in MODEL_DIR.iterdir():
+        shutil.copy(path, tmp_path / path.name)
+    with (tmp_path / "heads.npz").open("ab") as handle:
+        handle.write(b"\0")
+    with pytest.raises(ModelError, match="does not match the sha256") as info:
+        load_mi_coder(tmp_path)
+    assert "\n" not in str(info.value)
+
+
+def test_context_index_points_at_neighbours_and_other_speaker():
+    roles = ["officer", "client", "client", "officer"]
+    index, mask = context_index(roles, n_prev=2, n_next=1)
+    # columns: previous, one before that, next, other speaker's last turn
+    assert index[0].tolist() == [0, 0, 1, 0] and mask[0].tolist() == [0, 0, 1, 0]
+    assert index[2].tolist() == [1, 0, 3, 0] and mask[2].tolist() == [1, 1, 1, 1]
+    assert index[3].tolist() == [2, 1, 0, 2] and mask[3].tolist() == [1, 1, 0, 1]
 
 
 def test_features_use_context():
@@ -107,11 +137,14 @@ def test_features_use_context():
     roles = ["client", "officer", "client"]
     hand = hand_features(texts, roles)
     emb = np.eye(3, 8, dtype=np.float32)
-    x = context_features(emb, roles, hand, n_prev=1, n_next=1)
+    x = session_features(emb, texts, roles, n_prev=2, n_next=1)
     assert x.shape[0] == 3
+    # own embedding, then previous, one before, next, other speaker's last, product with the latter
+    assert np.array_equal(x[1, :8], emb[1]) and np.array_equal(x[1, 8:16], emb[0])
+    assert not x[1, 16:24].any() and np.array_equal(x[1, 24:32], emb[2])
+    assert np.array_equal(x[1, 32:40], emb[0]) and not x[1, 40:48].any()  # orthogonal: product is zero
+    assert np.array_equal(x[2, 32:40], emb[1])
     # the officer turn echoes the client's content words; the first turn has no one to echo
-    from sessioncoder.coding.model import HAND_FEATURES
-
     echo = HAND_FEATURES.index("echo_other")
     assert hand[1, echo] > 0.5 and hand[0, echo] == 0.0
     assert hand[1, HAND_FEATURES.index("ends_q")] == 1.0

@@ -1,17 +1,18 @@
 """The trained MI coder: practitioner micro-skills and client talk type from context.
 
 Trained on AnnoMI by ``scripts/train_mi_model.py`` (see ``models/mi/MODEL_CARD.md``).
-Every utterance is embedded once by all-MiniLM-L6-v2 *in its context* (the
-previous utterances are the first segment, the utterance the second, and only
-its own tokens are pooled; see :mod:`sessioncoder.encoder`). Each utterance's
-feature vector joins that embedding with those of the previous two utterances
-and of the other speaker's last turn, their roles, how much the utterance
-echoes the other speaker's last words (reflections do) and surface cues
-(question marks, wh-words, permission phrases). Two small heads score it: a
-practitioner head (8 classes) on officer utterances and a client head
-(change/neutral/sustain) on client utterances. Heads are a numpy MLP (or
-softmax regression) stored as ``.npz`` weights plus JSON config, with a
-temperature fitted on the dev transcripts so the probabilities are calibrated.
+Every utterance is embedded once, alone, by all-MiniLM-L6-v2 fine-tuned on
+AnnoMI with LoRA adapters (the adapters ship in ``models/mi/``, the base weights
+come from their package; see :mod:`sessioncoder.lora`). Each utterance's
+feature vector joins that embedding with those of the previous two utterances,
+the next one and the other speaker's last turn, its product with the latter
+(reflections echo it), roles, and surface cues (question marks, wh-words,
+reflection stems, permission phrases; :func:`hand_features`). Two heads share
+one hidden layer: a practitioner head (8 classes) on officer utterances and a
+client head (change/neutral/sustain) on client utterances. They are numpy MLPs
+stored as ``.npz`` weights plus JSON config, with a temperature fitted on the
+dev transcripts so the probabilities are calibrated. Encoder and heads were
+trained together (``scripts/train_mi_model.py``).
 
 Role ``unknown`` utterances get no MI code: a practitioner code on a client's
 words (or the reverse) is worse than a missing one, and the role assignment
@@ -30,11 +31,12 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelError
+from ..fileio import sha256_file
 from ..schema import CodeAssignment, ModelInfo, Utterance
 from ..text import STOP_WORDS
 
 MODEL_NAME = "sessioncoder-mi"
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2
 
 # Practitioner head classes (AnnoMI main behaviour x subtype) and the code each one gives.
 THERAPIST_CLASSES: tuple[str, ...] = (
@@ -171,41 +173,71 @@ def hand_features(texts: list[str], roles: list[str]) -> np.ndarray:
 
 
 _ROLE_ONEHOT = {"officer": (1.0, 0.0), "client": (0.0, 1.0)}
+NEIGHBOUR_CUES = 7  # a neighbour's first HAND_FEATURES: its surface cues (question mark ... permission)
 
 
-def context_features(
-    emb: np.ndarray, roles: list[str], hand: np.ndarray, n_prev: int = 2, n_next: int = 1
-) -> np.ndarray:
-    """Join the utterance's embedding with its neighbours' (``n_prev`` before, ``n_next`` after) and the other speaker's last.
+def context_index(roles: list[str], n_prev: int, n_next: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of each utterance's context and which of them exist.
 
-    The coder sees the whole session, so the turn after counts too: a client's
-    "Yeah, exactly" follows a reflection, a long answer follows an open question.
-    ``emb`` holds one row per utterance of a single transcript, in order.
+    Columns: the ``n_prev`` utterances before (nearest first), the ``n_next``
+    after, then the other speaker's last turn. Returns ``(index, mask)``, both
+    ``(n, n_prev + n_next + 1)``; missing rows have index 0 and mask 0.
     """
-    n, dim = emb.shape
+    n = len(roles)
     other = last_other_index(roles)
-    role_arr = np.array([_ROLE_ONEHOT.get(r, (0.0, 0.0)) for r in roles], dtype=np.float32)
-    hand_pad = np.vstack(
-        [np.zeros((n_prev, hand.shape[1]), np.float32), hand, np.zeros((n_next, hand.shape[1]), np.float32)]
-    )
-    emb_pad = np.vstack([np.zeros((n_prev, dim), emb.dtype), emb, np.zeros((n_next, dim), emb.dtype)])
-    role_pad = np.vstack([np.zeros((n_prev, 2), np.float32), role_arr, np.zeros((n_next, 2), np.float32)])
-    parts = [emb, role_arr, hand]
-    sims = []
-    for k in [*range(-n_prev, 0), *range(1, n_next + 1)]:
-        rows = slice(n_prev + k, n_prev + k + n)
-        parts.extend([emb_pad[rows], role_pad[rows], hand_pad[rows][:, :7]])  # neighbour's surface cues too
-        sims.append((emb * emb_pad[rows]).sum(axis=1, keepdims=True))
-    other_emb = np.where(np.array(other)[:, None] >= 0, emb[np.maximum(other, 0)], 0.0)
-    parts.append(other_emb)
-    sims.append((emb * other_emb).sum(axis=1, keepdims=True))
-    parts.extend(sims)
+    offsets = [*range(-1, -n_prev - 1, -1), *range(1, n_next + 1)]
+    index = np.zeros((n, len(offsets) + 1), dtype=np.int64)
+    mask = np.zeros(index.shape, dtype=np.float32)
+    for i in range(n):
+        for k, offset in enumerate(offsets):
+            if 0 <= i + offset < n:
+                index[i, k], mask[i, k] = i + offset, 1.0
+        if other[i] >= 0:
+            index[i, -1], mask[i, -1] = other[i], 1.0
+    return index, mask
+
+
+def static_features(texts: list[str], roles: list[str], index: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The non-embedding features: own role and cues, and each positional neighbour's role and surface cues."""
+    role = np.array([_ROLE_ONEHOT.get(r, (0.0, 0.0)) for r in roles], dtype=np.float32).reshape(-1, 2)
+    hand = hand_features(texts, roles)
+    parts = [role, hand]
+    for k in range(index.shape[1] - 1):  # the other speaker's role is implied; their words echo in hand
+        present = mask[:, k : k + 1]
+        parts.extend([role[index[:, k]] * present, hand[index[:, k], :NEIGHBOUR_CUES] * present])
     return np.hstack(parts).astype(np.float32)
 
 
-def context_strings(texts: list[str], max_prev: int = 1) -> list[str]:
-    """The text each utterance is encoded after: its previous ``max_prev`` utterances."""
-    return [" ".join(texts[max(0, i - max_prev) : i]) for i in range(len(texts))]
+def context_features(emb: np.ndarray, index: np.ndarray, mask: np.ndarray, static: np.ndarray) -> np.ndarray:
+    """One session's feature rows: each embedding, its context's embeddings, its product with the other speaker's last.
+
+    ``emb`` holds one row per utterance in order. The product lets a linear
+    layer see word-by-word overlap with what the other speaker just said,
+    which is what a reflection is. Training runs the same algebra on torch
+    tensors (``scripts/train_mi_model.py``), so the two cannot drift apart.
+    """
+    n = emb.shape[0]
+    context = emb[index] * mask[:, :, None]
+    return np.hstack([emb, context.reshape(n, -1), emb * context[:, -1], static]).astype(np.float32)
+
+
+def session_features(
+    emb: np.ndarray, texts: list[str], roles: list[str], n_prev: int, n_next: int
+) -> np.ndarray:
+    """:func:`context_features` for one session's embeddings, texts and roles."""
+    index, mask = context_index(roles, n_prev, n_next)
+    return context_features(emb, index, mask, static_features(texts, roles, index, mask))
+
+
+def feature_scale(dim: int, n_context: int, n_static: int) -> np.ndarray:
+    """Fixed input scaling for :func:`context_features`: unit vectors' entries are ~1/sqrt(dim), so boost them."""
+    return np.concatenate(
+        [
+            np.full(dim * (1 + n_context), 1 / 5, np.float32),
+            np.full(dim, 1 / 20, np.float32),  # products of two unit vectors are smaller still
+            np.ones(n_static, np.float32),
+        ]
+    )
 
 
 # --------------------------------------------------------------------------- heads
@@ -318,23 +350,37 @@ class MIModelCoder:
         self.version = str(config.get("version", "0"))
         self.n_prev = int(config["features"]["n_prev"])
         self.n_next = int(config["features"]["n_next"])
-        self.context_prev = int(config["features"]["context_prev"])
         self.max_length = int(config["features"]["max_length"])
         self._encoder = None
+
+    def encoder_onnx(self) -> Path | None:
+        """The fine-tuned encoder (adapters merged, built once and cached), or None for the frozen one."""
+        adapters = self.config["features"].get("adapters")
+        if not adapters:
+            return None
+        from ..lora import adapted_encoder_onnx
+
+        return adapted_encoder_onnx(self.model_dir / adapters)
+
+    def make_encoder(self, threads: int | None = None):
+        """A sentence encoder for this model with ``threads`` workers (default: the process-wide one)."""
+        from ..encoder import SentenceEncoder, get_encoder
+
+        if threads is None:
+            return get_encoder(max_length=self.max_length, onnx_path=self.encoder_onnx())
+        return SentenceEncoder(max_length=self.max_length, threads=threads, onnx_path=self.encoder_onnx())
 
     @property
     def encoder(self):
         if self._encoder is None:
-            from ..encoder import get_encoder
-
-            self._encoder = get_encoder(max_length=self.max_length)
+            self._encoder = self.make_encoder()
         return self._encoder
 
     # -- features shared with training
     def features(self, texts: list[str], roles: list[str], emb: np.ndarray | None = None) -> np.ndarray:
         if emb is None:
-            emb = self.encoder.encode_in_context(context_strings(texts, self.context_prev), texts)
-        return context_features(emb, roles, hand_features(texts, roles), self.n_prev, self.n_next)
+            emb = self.encoder.encode(texts)
+        return session_features(emb, texts, roles, self.n_prev, self.n_next)
 
     def predict(
         self, texts: list[str], roles: list[str], emb: np.ndarray | None = None
@@ -408,9 +454,10 @@ class MIModelCoder:
             ModelInfo(
                 task="sentence-encoder",
                 name=self.config["features"]["encoder"],
-                version=self.config["features"].get("encoder_version"),
+                version=self.config["features"].get("base_encoder"),
                 path=str(self.encoder.onnx_path) if self._encoder is not None else None,
-                licence="Apache-2.0",
+                sha256=self.config.get("adapters_sha256"),
+                licence="Apache-2.0 (base weights); adapters trained on AnnoMI, see MODEL_CARD.md",
             ),
         ]
 
@@ -440,6 +487,14 @@ def load_mi_coder(path: Path | None = None) -> MIModelCoder:
                     f"MI model {config_path} has feature version {config.get('feature_version')}, "
                     f"this sessioncoder needs {FEATURE_VERSION}"
                 )
+            for key, name in (
+                ("weights_sha256", "heads.npz"),
+                ("adapters_sha256", config["features"].get("adapters")),
+            ):
+                if name and config.get(key) and sha256_file(model_dir / name) != config[key]:
+                    raise ModelError(
+                        f"MI model file {model_dir / name} does not match the sha256 in config.json"
+                    )
             with np.load(weights_path, allow_pickle=False) as arrays:
                 therapist = Head.from_arrays(
                     arrays,
