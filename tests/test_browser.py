@@ -118,7 +118,9 @@ def test_loads_without_console_errors_or_network(driver, report):
     urls = _requested_urls(driver)
     assert urls, "the performance log recorded no requests at all (is CDP network logging on?)"
     assert any(u.endswith("recording.wav") for u in urls)
-    offending = [u for u in urls if not u.startswith(("file://", "data:"))]
+    # Only schemes that leave the machine count: Chromium's own pages (its new-tab page's
+    # chrome:// resources, logged from the first window) are served from inside the browser.
+    offending = [u for u in urls if u.split(":", 1)[0].lower() in ("http", "https", "ws", "wss", "ftp")]
     assert not offending, f"network requests from the report: {offending}"
 
 
