@@ -86,7 +86,8 @@ def torch_features(own, table, index, mask, static):
 
 
 class Trainer:
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, n_static: int) -> None:
+        """``n_static``: width of :func:`sessioncoder.coding.model.static_features` rows."""
         import torch
         from torch import nn
         from transformers import AutoTokenizer
@@ -97,7 +98,7 @@ class Trainer:
         self.encoder = lora.load_base_model()
         lora.inject_lora(self.encoder, RECIPE["lora_rank"], RECIPE["lora_alpha"])
         n_context = FEATURES["n_prev"] + FEATURES["n_next"] + 1
-        self.n_static = len(mi.HAND_FEATURES) + 2 + (n_context - 1) * (mi.NEIGHBOUR_CUES + 2)
+        self.n_static = n_static
         n_features = DIM * (n_context + 2) + self.n_static
         self.inv_scale = torch.from_numpy(1.0 / mi.feature_scale(DIM, n_context, self.n_static))
         self.hidden = nn.Sequential(
@@ -530,7 +531,7 @@ def main(argv: list[str] | None = None) -> int:
     dev = [by_id[i] for i in dev_ids]
     print(f"{len(train)} train / {len(dev)} dev transcripts", flush=True)
 
-    trainer = Trainer(args.seed)
+    trainer = Trainer(args.seed, n_static=train[0].static.shape[1])
     trainer.check_features(train[0])
     trainer.fit(train, args.epochs, log=lambda m: print(m, flush=True))
 
