@@ -185,9 +185,13 @@ def export_int8_onnx(model: Any, out_path: Path) -> None:
         os.replace(int8, out_path)  # atomic: a reader never sees a half-written model
 
 
-def adapted_encoder_onnx(adapters_path: Path, cache_root: Path | None = None) -> Path:
+def adapted_encoder_onnx(
+    adapters_path: Path, cache_root: Path | None = None, adapters_sha256: str | None = None
+) -> Path:
     """The int8 ONNX encoder with ``adapters_path`` merged in, built once and cached.
 
+    ``adapters_sha256``: the adapters' hash when the caller has already verified
+    it (the MI coder checks it against ``config.json`` on load), to skip hashing again.
     Raises ModelError (one line) when the adapters or the base weights are missing or do not fit.
     """
     from .modelstore import cache_dir
@@ -196,7 +200,8 @@ def adapted_encoder_onnx(adapters_path: Path, cache_root: Path | None = None) ->
     if not adapters_path.is_file():
         raise ModelError(f"encoder adapters not found: {adapters_path}")
     base = base_model_dir() / "model.safetensors"
-    key = hashlib.sha256(f"{sha256_file(adapters_path)}:{sha256_file(base)}".encode()).hexdigest()[:16]
+    adapters_sha256 = adapters_sha256 or sha256_file(adapters_path)
+    key = hashlib.sha256(f"{adapters_sha256}:{sha256_file(base)}".encode()).hexdigest()[:16]
     root = (cache_root or cache_dir()) / "models"
     out_path = root / f"minilm-mi-{key}.int8.onnx"
     if out_path.is_file():

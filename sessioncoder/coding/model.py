@@ -352,15 +352,20 @@ class MIModelCoder:
         self.n_next = int(config["features"]["n_next"])
         self.max_length = int(config["features"]["max_length"])
         self._encoder = None
+        self._encoder_onnx: Path | None = None
 
     def encoder_onnx(self) -> Path | None:
         """The fine-tuned encoder (adapters merged, built once and cached), or None for the frozen one."""
         adapters = self.config["features"].get("adapters")
         if not adapters:
             return None
-        from ..lora import adapted_encoder_onnx
+        if self._encoder_onnx is None:  # looking it up hashes the 90 MB base weights: once per coder
+            from ..lora import adapted_encoder_onnx
 
-        return adapted_encoder_onnx(self.model_dir / adapters)
+            self._encoder_onnx = adapted_encoder_onnx(
+                self.model_dir / adapters, adapters_sha256=self.config.get("adapters_sha256")
+            )
+        return self._encoder_onnx
 
     def make_encoder(self, threads: int | None = None):
         """A sentence encoder for this model with ``threads`` workers (default: the process-wide one)."""
