@@ -14,8 +14,10 @@ from sessioncoder.coding.model import (
     HAND_FEATURES,
     OWNED_CODES,
     PRACTITIONER_CODES,
+    Head,
     context_index,
     hand_features,
+    heads_to_arrays,
     load_mi_coder,
     session_features,
     split_transcripts,
@@ -102,6 +104,7 @@ def test_artefact_is_small_plain_arrays_and_matches_config():
         with np.load(path, allow_pickle=False) as arrays:  # no pickled objects inside
             assert all(arrays[k].dtype == np.float32 for k in arrays.files)
     with np.load(weights, allow_pickle=False) as arrays:
+        assert "shared_w0" in arrays.files  # the shared hidden layer, stored once
         assert arrays["therapist_w1"].shape[1] == len(config["therapist"]["classes"])
         assert arrays["client_w1"].shape[1] == len(config["client"]["classes"])
     # adapters only: far fewer numbers than the 22 M of the base encoder
@@ -109,6 +112,33 @@ def test_artefact_is_small_plain_arrays_and_matches_config():
         assert 10_000 < sum(arrays[k].size for k in arrays.files) < 1_000_000
     for name in ("MODEL_CARD.md", "dev_metrics.json"):
         assert (MODEL_DIR / name).is_file()
+
+
+def test_heads_share_layers_on_disk_and_load_either_way():
+    rng = np.random.default_rng(0)
+    hidden_w, hidden_b = rng.normal(size=(6, 4)), rng.normal(size=4)
+    heads = {
+        name: Head(
+            classes=classes,
+            mean=np.zeros(6),
+            scale=np.ones(6),
+            weights=[hidden_w, rng.normal(size=(4, len(classes)))],
+            biases=[hidden_b, rng.normal(size=len(classes))],
+        )
+        for name, classes in (("therapist", ("a", "b", "c")), ("client", ("x", "y")))
+    }
+    shared = heads_to_arrays(heads)
+    assert "shared_w0" in shared and "therapist_w0" not in shared  # the hidden layer is stored once
+    per_head = {**heads["therapist"].to_arrays("therapist"), **heads["client"].to_arrays("client")}
+    x = rng.normal(size=(3, 6))
+    for arrays in (shared, per_head):
+        for name, head in heads.items():
+            loaded = Head.from_arrays(arrays, name, head.classes, 1.0)
+            np.testing.assert_allclose(loaded.proba(x), head.proba(x), rtol=1e-6)
+    with pytest.raises(ModelError, match="2 outputs for 3 classes"):
+        Head.from_arrays(shared, "client", ("x", "y", "z"), 1.0)
+    with pytest.raises(ModelError, match="missing"):
+        Head.from_arrays({}, "client", ("x", "y"), 1.0)
 
 
 def test_tampered_model_file_is_refused(tmp_path):
