@@ -24,6 +24,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from train_mi_model import RECIPE, class_weights, features_for  # noqa: E402  (beside this script)
+
 from sessioncoder import lora  # noqa: E402
 from sessioncoder.agreement import confusion  # noqa: E402
 from sessioncoder.coding import model as mi  # noqa: E402
@@ -57,34 +59,22 @@ def embed_all(
     return out, n / (time.perf_counter() - started)
 
 
-def features(transcripts, embeddings, role):
-    xs, ys = [], []
-    for t in transcripts:
-        x = mi.session_features(embeddings[t.transcript_id], t.texts, t.roles, 2, 1)
-        keep = [i for i, r in enumerate(t.roles) if r == role]
-        xs.append(x[keep])
-        ys.extend(t.labels[i] for i in keep)
-    return np.vstack(xs), ys
-
-
 def train_mlp(x, y, classes, seed: int, epochs: int = 40) -> mi.Head:
-    """A one-hidden-layer MLP (256 ReLU units, class weights as in training) as a numpy Head."""
+    """A one-hidden-layer MLP (as in training: width, class weights) as a numpy Head."""
     import torch
     import torch.nn.functional as F
 
     torch.manual_seed(seed)
     index = {c: k for k, c in enumerate(classes)}
     target = torch.tensor([index[v] for v in y])
-    counts = np.bincount(target.numpy(), minlength=len(classes)) + 1.0
-    w = (counts.sum() / counts) ** 0.5
-    weight = torch.tensor(w / w.mean(), dtype=torch.float32)
+    weight = class_weights(target.tolist(), len(classes))
     inputs = torch.from_numpy(x)
     net = torch.nn.Sequential(
         torch.nn.Dropout(0.1),
-        torch.nn.Linear(x.shape[1], 256),
+        torch.nn.Linear(x.shape[1], RECIPE["hidden"]),
         torch.nn.ReLU(),
         torch.nn.Dropout(0.3),
-        torch.nn.Linear(256, len(classes)),
+        torch.nn.Linear(RECIPE["hidden"], len(classes)),
     )
     optimiser = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=0.01)
     net.train()
@@ -112,8 +102,8 @@ def probe(encoder_dir: Path, transcripts, train_ids, dev_ids, seed: int) -> str:
     dim = next(iter(embeddings.values())).shape[1]
     scores = []
     for role, classes in (("officer", mi.THERAPIST_CLASSES), ("client", mi.CLIENT_CLASSES)):
-        x_train, y_train = features(train, embeddings, role)
-        x_dev, y_dev = features(dev, embeddings, role)
+        x_train, y_train = features_for(train, [embeddings[t.transcript_id] for t in train], role)
+        x_dev, y_dev = features_for(dev, [embeddings[t.transcript_id] for t in dev], role)
         scale = mi.feature_scale(dim, 4, x_train.shape[1] - dim * 6)
         head = train_mlp(x_train / scale, y_train, classes, seed)
         proba = head.proba(x_dev / scale)

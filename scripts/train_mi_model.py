@@ -85,6 +85,15 @@ def torch_features(own, table, index, mask, static):
     return torch.cat([own, context.reshape(len(own), -1), own * context[:, -1], static], dim=1)
 
 
+def class_weights(labels: list[int], n_classes: int):
+    """Cross-entropy class weights: inverse frequency to the power ``class_weight_power``, mean 1."""
+    import torch
+
+    counts = np.bincount(labels, minlength=n_classes).astype(float) + 1
+    w = (counts.sum() / counts) ** RECIPE["class_weight_power"]
+    return torch.tensor(w / w.mean(), dtype=torch.float32)
+
+
 class Trainer:
     def __init__(self, seed: int, n_static: int) -> None:
         """``n_static``: width of :func:`sessioncoder.coding.model.static_features` rows."""
@@ -159,9 +168,7 @@ class Trainer:
                 for label, r in zip(s.transcript.labels, s.transcript.roles, strict=True)
                 if r == role
             ]
-            counts = np.bincount(labels, minlength=len(index)).astype(float) + 1
-            w = (counts.sum() / counts) ** RECIPE["class_weight_power"]
-            return torch.tensor(w / w.mean(), dtype=torch.float32)
+            return class_weights(labels, len(index))
 
         t_weight, c_weight = weights("officer", t_index), weights("client", c_index)
         optimiser = torch.optim.AdamW(

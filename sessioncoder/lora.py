@@ -18,6 +18,7 @@ transformers are imported only inside these functions.
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import os
 import tempfile
@@ -164,6 +165,12 @@ def export_int8_onnx(model: Any, out_path: Path) -> None:
                 input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
             ).last_hidden_state
 
+    def not_preprocessing_advice(record: logging.LogRecord) -> bool:
+        # quantize_dynamic logs, on the root logger, advice to run an optional graph
+        # pre-processing step, with a URL. It is not actionable for the user, and a URL
+        # in a tool that must stay offline reads like a network call.
+        return "pre-processing before quantization" not in record.getMessage()
+
     example = torch.ones((2, 8), dtype=torch.long)
     axes = {name: {0: "batch", 1: "tokens"} for name in (*ONNX_INPUTS, "last_hidden_state")}
     with tempfile.TemporaryDirectory(dir=out_path.parent) as tmp:
@@ -181,7 +188,12 @@ def export_int8_onnx(model: Any, out_path: Path) -> None:
                 opset_version=17,
                 dynamo=False,
             )
-            quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True)
+            root_logger = logging.getLogger()
+            root_logger.addFilter(not_preprocessing_advice)
+            try:
+                quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True)
+            finally:
+                root_logger.removeFilter(not_preprocessing_advice)
         os.replace(int8, out_path)  # atomic: a reader never sees a half-written model
 
 
