@@ -455,6 +455,10 @@ chosen (dev macro-F1 therapist / client, seed-0 split unless said):
   calibrated probabilities, fitted on one half of the dev transcripts and
   scored on the other (both ways, 5 random halvings): 0.709 / 0.515 against
   0.727 / 0.553 untuned on the same halves. The argmax was kept.
+- An ensemble: averaging the probabilities of this model and of the 5-epoch
+  run above (same split, different initialisation and chunking) gave
+  0.744 / 0.536, against 0.730 / 0.558 and 0.750 / 0.525 alone: no gain, at
+  twice the encoding cost.
 - Net effect against the frozen release: practitioner behaviour about the same
   (within split noise), client talk type clearly better (change and sustain
   talk need the words around them, which the frozen encoder could not learn).
