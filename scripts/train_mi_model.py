@@ -455,6 +455,14 @@ chosen (dev macro-F1 therapist / client, seed-0 split unless said):
   calibrated probabilities, fitted on one half of the dev transcripts and
   scored on the other (both ways, 5 random halvings): 0.709 / 0.515 against
   0.727 / 0.553 untuned on the same halves. The argmax was kept.
+- A context model instead of fixed context features: one self-attention
+  layer over the 10 previous and 2 next utterances (embedding, role, cues;
+  relative-position bias), on frozen MiniLM embeddings, mean of 4 seeds:
+  0.681 / 0.529, against 0.679 / 0.495 for the MLP on this model's context
+  features with the same embeddings and seeds. Client talk +0.03, practitioner
+  behaviour equal. Not yet trained jointly with the adapters: the wider window
+  adds about a fifth to each training step's encoding, which would bring the
+  script to the 30-minute limit.
 - An ensemble: averaging the probabilities of this model and of the 5-epoch
   run above (same split, different initialisation and chunking) gave
   0.744 / 0.536, against 0.730 / 0.558 and 0.750 / 0.525 alone: no gain, at
