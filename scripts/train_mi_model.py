@@ -460,7 +460,10 @@ chosen (dev macro-F1 therapist / client, seed-0 split unless said):
   relative-position bias), on frozen MiniLM embeddings, mean of 4 seeds:
   0.681 / 0.529, against 0.679 / 0.495 for the MLP on this model's context
   features with the same embeddings and seeds. Client talk +0.03, practitioner
-  behaviour equal. Not yet trained jointly with the adapters: the wider window
+  behaviour equal. As a second stage on this model's fine-tuned embeddings it
+  scores 0.689 / 0.546 (4 seeds), below this model: the embeddings of the
+  training transcripts are already fitted to their labels, so it has to be
+  trained jointly with the adapters. That is not done yet: the wider window
   adds about a fifth to each training step's encoding, which would bring the
   script to the 30-minute limit.
 - An ensemble: averaging the probabilities of this model and of the 5-epoch
