@@ -24,7 +24,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from train_mi_model import RECIPE, class_weights, features_for  # noqa: E402  (beside this script)
+from train_mi_model import N_CONTEXT, RECIPE, class_weights, features_for  # noqa: E402  (beside this script)
 
 from sessioncoder import lora  # noqa: E402
 from sessioncoder.agreement import confusion  # noqa: E402
@@ -36,7 +36,6 @@ def embed_all(
 ) -> tuple[dict[str, np.ndarray], float]:
     """Unit-length mean-pooled embeddings per transcript, and utterances per second."""
     import torch
-    import torch.nn.functional as F
     from transformers import AutoModel, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(encoder_dir), local_files_only=True)
@@ -51,9 +50,7 @@ def embed_all(
                 [t.texts[i] for i in rows], padding=True, truncation=True, max_length=128, return_tensors="pt"
             )
             with torch.no_grad():
-                hidden = model(**batch).last_hidden_state
-            weights = batch["attention_mask"].unsqueeze(-1).float()
-            emb[rows] = F.normalize((hidden * weights).sum(1) / weights.sum(1), dim=-1).numpy()
+                emb[rows] = lora.mean_pool(model(**batch).last_hidden_state, batch["attention_mask"]).numpy()
         out[t.transcript_id] = emb
         n += len(t.texts)
     return out, n / (time.perf_counter() - started)
@@ -104,7 +101,7 @@ def probe(encoder_dir: Path, transcripts, train_ids, dev_ids, seed: int) -> str:
     for role, classes in (("officer", mi.THERAPIST_CLASSES), ("client", mi.CLIENT_CLASSES)):
         x_train, y_train = features_for(train, [embeddings[t.transcript_id] for t in train], role)
         x_dev, y_dev = features_for(dev, [embeddings[t.transcript_id] for t in dev], role)
-        scale = mi.feature_scale(dim, 4, x_train.shape[1] - dim * 6)
+        scale = mi.feature_scale(dim, N_CONTEXT, x_train.shape[1] - dim * (N_CONTEXT + 2))
         head = train_mlp(x_train / scale, y_train, classes, seed)
         proba = head.proba(x_dev / scale)
         if role == "officer":

@@ -61,6 +61,10 @@ RECIPE = {
 }
 
 
+# Context rows per utterance (previous, next, the other speaker's last turn): see mi.context_index.
+N_CONTEXT = FEATURES["n_prev"] + FEATURES["n_next"] + 1
+
+
 class Session:
     """One transcript's labels and the precomputed, encoder-independent parts of its features."""
 
@@ -106,10 +110,9 @@ class Trainer:
         self.tokenizer = AutoTokenizer.from_pretrained(str(lora.base_model_dir()), local_files_only=True)
         self.encoder = lora.load_base_model()
         lora.inject_lora(self.encoder, RECIPE["lora_rank"], RECIPE["lora_alpha"])
-        n_context = FEATURES["n_prev"] + FEATURES["n_next"] + 1
         self.n_static = n_static
-        n_features = DIM * (n_context + 2) + self.n_static
-        self.inv_scale = torch.from_numpy(1.0 / mi.feature_scale(DIM, n_context, self.n_static))
+        n_features = DIM * (N_CONTEXT + 2) + self.n_static
+        self.inv_scale = torch.from_numpy(1.0 / mi.feature_scale(DIM, N_CONTEXT, self.n_static))
         self.hidden = nn.Sequential(
             nn.Dropout(RECIPE["dropout"]),
             nn.Linear(n_features, RECIPE["hidden"]),
@@ -130,14 +133,10 @@ class Trainer:
             module.train(on)
 
     def embed(self, texts: list[str]):
-        import torch.nn.functional as F
-
         batch = self.tokenizer(
             texts, padding=True, truncation=True, max_length=FEATURES["max_length"], return_tensors="pt"
         )
-        hidden = self.encoder(**batch).last_hidden_state
-        weights = batch["attention_mask"].unsqueeze(-1).float()
-        return F.normalize((hidden * weights).sum(1) / weights.sum(1).clamp(min=1), dim=-1)
+        return lora.mean_pool(self.encoder(**batch).last_hidden_state, batch["attention_mask"])
 
     def chunk_logits(self, session: Session, start: int, stop: int):
         """Logits of utterances start..stop-1, encoding them and the context rows they refer to."""
@@ -231,8 +230,7 @@ class Trainer:
 
     def heads(self) -> dict[str, mi.Head]:
         """The trained heads as numpy :class:`~sessioncoder.coding.model.Head` objects."""
-        n_context = FEATURES["n_prev"] + FEATURES["n_next"] + 1
-        scale = mi.feature_scale(DIM, n_context, self.n_static)
+        scale = mi.feature_scale(DIM, N_CONTEXT, self.n_static)
         linear = self.hidden[1]
         hidden_w = linear.weight.detach().numpy().T.astype(np.float32)
         hidden_b = linear.bias.detach().numpy().astype(np.float32)

@@ -99,6 +99,18 @@ def _is_tuned(name: str) -> bool:
     return "LayerNorm" in name or name.endswith(".bias")
 
 
+def mean_pool(hidden: Any, attention_mask: Any) -> Any:
+    """Unit-length mean of the token states over real tokens (torch tensors).
+
+    The pooling of training and of the probes; :class:`sessioncoder.encoder.SentenceEncoder`
+    does the same in numpy at inference.
+    """
+    import torch.nn.functional as F
+
+    weights = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return F.normalize((hidden * weights).sum(1) / weights.sum(1).clamp(min=1), dim=-1)
+
+
 def inject_lora(model: Any, rank: int, alpha: float) -> None:
     """Freeze ``model`` and wrap the :data:`LORA_TARGETS` of every layer with trainable adapters."""
     lora_linear = _lora_linear_class()

@@ -86,9 +86,7 @@ def test_int8_onnx_is_built_once_cached_and_close_to_fp32(adapted, tmp_path, no_
     tokenizer = AutoTokenizer.from_pretrained(str(lora.base_model_dir()), local_files_only=True)
     batch = tokenizer(TEXTS, padding=True, return_tensors="pt")
     with torch.no_grad():
-        hidden = model.eval()(**batch).last_hidden_state
-    weights = batch["attention_mask"].unsqueeze(-1).float()
-    fp32 = torch.nn.functional.normalize((hidden * weights).sum(1) / weights.sum(1), dim=-1).numpy()
+        fp32 = lora.mean_pool(model.eval()(**batch).last_hidden_state, batch["attention_mask"]).numpy()
     agreement = (int8 * fp32).sum(axis=1)
     assert agreement.min() > 0.97, agreement  # quantisation keeps the adapted embedding
     # and the adapted encoder is not the frozen one
