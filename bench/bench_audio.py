@@ -131,10 +131,10 @@ def run() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from sessioncoder.audio import load_audio
-    from sessioncoder.diarize import choose_method, diarize
-    from sessioncoder.diarize.embedded import shared_speech_regions
-    from sessioncoder.recording import AudioOptions, transcribe_recording
+    from sessioncoder.speech.audio import load_audio
+    from sessioncoder.speech.diarize import choose_method, diarize
+    from sessioncoder.speech.diarize.embedded import shared_speech_regions
+    from sessioncoder.speech.recording import AudioOptions, transcribe_recording
 
     warnings.filterwarnings("ignore", message=".*uem.*approximated")
     console = Console(width=120)

@@ -41,13 +41,14 @@ def run() -> None:
     if not (data / "AnnoMI-full.csv").is_file():
         print(f"skipped: {data} absent")
         return
-    from sessioncoder.coding import model as mi
+    from sessioncoder.coding.mi.coder import default_model_dir, load_mi_coder
+    from sessioncoder.research.annomi import evaluate, load_annomi, split_transcripts
 
-    model_dir = mi.default_model_dir()
+    model_dir = default_model_dir()
     config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
     split = config["split"]
-    transcripts = mi.load_annomi(data)
-    _, dev_ids = mi.split_transcripts(
+    transcripts = load_annomi(data)
+    _, dev_ids = split_transcripts(
         [t.transcript_id for t in transcripts], split["seed"], split["dev_fraction"]
     )
     if dev_ids != split["dev_transcripts"]:
@@ -55,7 +56,7 @@ def run() -> None:
     dev = [t for t in transcripts if t.transcript_id in set(dev_ids)]
     n_utt = sum(len(t.texts) for t in dev)
 
-    coder = mi.load_mi_coder(model_dir)
+    coder = load_mi_coder(model_dir)
     speeds = {}
     for threads in (1, 2):
         coder._encoder = coder.make_encoder(threads)
@@ -70,7 +71,7 @@ def run() -> None:
     wall = time.perf_counter()
     coder.code_texts(texts, roles)
     session_speed = len(texts) / (time.perf_counter() - wall)
-    metrics = mi.evaluate(coder, dev)
+    metrics = evaluate(coder, dev)
 
     summary = Table(
         title=f"MI coder {config['version']} on {len(dev)} AnnoMI dev transcripts ({n_utt} utterances)"

@@ -28,8 +28,8 @@ def run() -> None:
         return
     from sessioncoder import code_transcript, load_codebook, read_transcript
     from sessioncoder.profile import compute_profile
-    from sessioncoder.redact import Redactor
     from sessioncoder.report.html import render_html
+    from sessioncoder.report.redact import Redactor
 
     codebook = load_codebook("stics")
     base = code_transcript(read_transcript(EXAMPLE), codebook)

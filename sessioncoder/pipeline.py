@@ -10,16 +10,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .audio import AUDIO_SUFFIXES
-from .codebook import Codebook, load_codebook
-from .coding import Coder, code_utterances, default_coders
-from .errors import InputError
-from .profile import compute_profile
-from .schema import CodedSession, Transcript
-from .transcripts import TRANSCRIPT_SUFFIXES, read_transcript
+from sessioncoder.coding.base import Coder
+from sessioncoder.coding.codebook import Codebook, load_codebook
+from sessioncoder.coding.combine import code_utterances, default_coders
+from sessioncoder.errors import InputError
+from sessioncoder.profile import compute_profile
+from sessioncoder.schema import CodedSession, Transcript
+from sessioncoder.speech.audio import AUDIO_SUFFIXES
+from sessioncoder.transcripts import TRANSCRIPT_SUFFIXES, read_transcript
 
 if TYPE_CHECKING:
-    from .recording import AudioOptions
+    from sessioncoder.speech.recording import AudioOptions
 
 
 def input_kind(path: Path) -> str:
@@ -45,7 +46,7 @@ def read_input(
     if not path.exists():
         raise InputError(f"{path}: file not found")
     if input_kind(path) == "audio":
-        from .recording import AudioOptions, transcribe_recording
+        from sessioncoder.speech.recording import AudioOptions, transcribe_recording
 
         options = audio_options or AudioOptions()
         if officer is not None:
@@ -53,7 +54,7 @@ def read_input(
         return transcribe_recording(path, options, cache_path=cache_path)
     transcript = read_transcript(path)
     if officer is not None:
-        from .roles import assign_roles
+        from sessioncoder.roles import assign_roles
 
         transcript = assign_roles(transcript, officer=officer)
     return transcript

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from .codebook import Codebook
-from .schema import (
+from sessioncoder.coding.codebook import Codebook
+from sessioncoder.schema import (
     CodeCount,
     CodedSession,
     Content,

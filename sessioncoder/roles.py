@@ -19,8 +19,8 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from .errors import InputError
-from .schema import Role, SpeakerInfo, Transcript
+from sessioncoder.errors import InputError
+from sessioncoder.schema import Role, SpeakerInfo, Transcript
 
 # Single-word labels, compared case-insensitively against the label's words.
 OFFICER_LABELS: frozenset[str] = frozenset(

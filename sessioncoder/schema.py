@@ -23,7 +23,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .fileio import write_text_atomic
+from sessioncoder.fileio import write_text_atomic
 
 SCHEMA_VERSION = "1.0"
 

@@ -26,10 +26,10 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from .errors import InputError
-from .fileio import sha256_file
-from .roles import assign_roles
-from .schema import CodedSession, SourceInfo, Transcript, Utterance
+from sessioncoder.errors import InputError
+from sessioncoder.fileio import sha256_file
+from sessioncoder.roles import assign_roles
+from sessioncoder.schema import CodedSession, SourceInfo, Transcript, Utterance
 
 TRANSCRIPT_SUFFIXES = frozenset({".txt", ".vtt", ".csv", ".json"})
 

@@ -28,7 +28,8 @@ from datetime import UTC, datetime
 import pytest
 from typer.testing import CliRunner
 
-from sessioncoder.agreement import (
+from sessioncoder.errors import InputError
+from sessioncoder.research.agreement import (
     cohen_kappa,
     compare,
     icc_2_1,
@@ -37,7 +38,6 @@ from sessioncoder.agreement import (
     read_coding_csv,
     summary_scores,
 )
-from sessioncoder.errors import InputError
 from sessioncoder.schema import CodeAssignment, CodedSession, SourceInfo, Utterance
 
 APPROX = pytest.approx

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from sessioncoder import asr
-from sessioncoder.audio import AUDIO_SUFFIXES
 from sessioncoder.errors import AudioError, InputError
-from sessioncoder.recording import AudioOptions, transcribe_recording
 from sessioncoder.schema import Transcript
+from sessioncoder.speech import asr
+from sessioncoder.speech.audio import AUDIO_SUFFIXES
+from sessioncoder.speech.recording import AudioOptions, transcribe_recording
 
 AUDIO = Path(__file__).parent / "fixtures" / "audio"
 pytestmark = pytest.mark.audio
@@ -103,7 +103,7 @@ def test_cache_is_hit_on_second_run(tmp_path, monkeypatch):
         raise AssertionError("transcription ran again despite the cache")
 
     monkeypatch.setattr(asr, "transcribe", fail)
-    monkeypatch.setattr("sessioncoder.recording.diarize", fail)
+    monkeypatch.setattr("sessioncoder.speech.recording.diarize", fail)
     second = transcribe_recording(AUDIO / "phone_8k.wav", options(), cache_path=cache)
     assert second.timings["cached"] == 1.0
     assert [u.text for u in second.utterances] == [u.text for u in first.utterances]

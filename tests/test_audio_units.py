@@ -10,8 +10,12 @@ import numpy as np
 import pytest
 from pyannote.core import Annotation, Segment
 
-from sessioncoder import asr, modelstore
-from sessioncoder.align import (
+from sessioncoder.cli import models as models_command
+from sessioncoder.errors import ModelError
+from sessioncoder.models import store as modelstore
+from sessioncoder.schema import Word
+from sessioncoder.speech import asr
+from sessioncoder.speech.align import (
     assign_speakers,
     build_overlapping_utterances,
     build_utterances,
@@ -19,10 +23,9 @@ from sessioncoder.align import (
     smooth_flips,
     words_to_utterances,
 )
-from sessioncoder.audio import SAMPLE_RATE, Audio, analyse_channels
-from sessioncoder.diarize import annotation_to_turns, channels, embedded
-from sessioncoder.errors import ModelError
-from sessioncoder.schema import Word
+from sessioncoder.speech.audio import SAMPLE_RATE, Audio, analyse_channels
+from sessioncoder.speech.diarize import channels, embedded
+from sessioncoder.speech.diarize.base import annotation_to_turns
 
 
 def w(text, start, end, speaker=None):
@@ -326,7 +329,7 @@ def test_cache_dir_override(monkeypatch, tmp_path):
 
 
 def test_pyannote_backend_needs_a_model_dir_and_the_extra(tmp_path):
-    from sessioncoder.diarize import pyannote_backend
+    from sessioncoder.speech.diarize import pyannote_backend
 
     with pytest.raises(ModelError, match=r"config\.yaml"):
         pyannote_backend.check_model_dir(tmp_path)
@@ -344,7 +347,7 @@ def test_models_command_lists_models(monkeypatch, tmp_path, capsys):
     # Keep the real Whisper base join out of this test: pretend it is not joined yet.
     monkeypatch.setenv("SESSIONCODER_CACHE", str(tmp_path))
     monkeypatch.setattr(
-        modelstore,
+        models_command,
         "whisper_base_dir",
         lambda verify=True: (_ for _ in ()).throw(ModelError("not joined in test")),
     )
@@ -371,8 +374,8 @@ def test_pyannote_backend_runs_a_local_pipeline(tmp_path, monkeypatch):
     import sys
     import types
 
-    from sessioncoder.audio import Audio
-    from sessioncoder.diarize import diarize, pyannote_backend
+    from sessioncoder.speech.audio import Audio
+    from sessioncoder.speech.diarize import diarize, pyannote_backend
 
     calls = {}
 

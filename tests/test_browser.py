@@ -195,7 +195,7 @@ def test_filtering_hides_other_chips(driver, report):
 
 
 def test_redaction_removes_the_name_from_visible_text(driver, tmp_path):
-    from sessioncoder.redact import Redactor
+    from sessioncoder.report.redact import Redactor
 
     session = make_session()
     plain = tmp_path / "plain.html"

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from conftest import FIXTURES
 
-from sessioncoder import batch as batch_module
 from sessioncoder.cli import main
+from sessioncoder.research import batch as batch_module
 from sessioncoder.schema import CodedSession
 
 TXT = FIXTURES / "transcripts" / "supervision.txt"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sessioncoder.codebook import SPEC_CODE_IDS, load_codebook
+from sessioncoder.coding.codebook import SPEC_CODE_IDS, load_codebook
 from sessioncoder.errors import CodebookError
 
 SPEC = Path(__file__).resolve().parents[2] / "shared" / "docs" / "codebook-spec.md"

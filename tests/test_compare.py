@@ -6,7 +6,7 @@ import re
 
 from test_report_sample import make_codebook, make_session
 
-from sessioncoder.compare import compare_sessions, fmt_value, render_compare_html
+from sessioncoder.report.compare import compare_sessions, fmt_value, render_compare_html
 from sessioncoder.schema import CodeAssignment
 
 

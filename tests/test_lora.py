@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from sessioncoder import lora
-from sessioncoder.encoder import SentenceEncoder
 from sessioncoder.errors import ModelError
+from sessioncoder.models import lora
+from sessioncoder.models.encoder import SentenceEncoder
 
 TEXTS = ["So you'd like to cut down on the drinking.", "No.", "What would help you keep the job?"]
 

@@ -9,20 +9,19 @@ import pytest
 from conftest import REPO, SHARED_DATA
 
 from sessioncoder.coding.base import Coder
-from sessioncoder.coding.model import (
+from sessioncoder.coding.mi.coder import load_mi_coder
+from sessioncoder.coding.mi.features import (
     CLIENT_CODES,
     HAND_FEATURES,
     OWNED_CODES,
     PRACTITIONER_CODES,
-    Head,
     context_index,
     hand_features,
-    heads_to_arrays,
-    load_mi_coder,
     session_features,
-    split_transcripts,
 )
+from sessioncoder.coding.mi.heads import Head, heads_to_arrays
 from sessioncoder.errors import ModelError
+from sessioncoder.research.annomi import split_transcripts
 from sessioncoder.schema import Utterance
 
 MODEL_DIR = REPO / "models" / "mi"
@@ -190,7 +189,7 @@ def test_split_is_by_transcript_and_reproducible():
 
 @pytest.mark.skipif(not (SHARED_DATA / "annomi").is_dir(), reason="../shared/data/annomi absent")
 def test_config_records_the_dev_split():
-    from sessioncoder.coding.model import load_annomi
+    from sessioncoder.research.annomi import load_annomi
 
     config = json.loads((MODEL_DIR / "config.json").read_text())
     ids = [t.transcript_id for t in load_annomi(SHARED_DATA / "annomi")]

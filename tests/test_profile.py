@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sessioncoder.codebook import load_codebook
+from sessioncoder.coding.codebook import load_codebook
 from sessioncoder.profile import compute_profile
 from sessioncoder.schema import CodeAssignment, CodedSession, SourceInfo, Utterance
 

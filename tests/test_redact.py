@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from test_report_sample import CLIENT_NAME, make_session
 
-from sessioncoder.redact import ADDRESS, DOB, EMAIL, NAME, PHONE, PLACE, Redactor, looks_like_name
+from sessioncoder.report.redact import ADDRESS, DOB, EMAIL, NAME, PHONE, PLACE, Redactor, looks_like_name
 
 
 @pytest.fixture(scope="module")

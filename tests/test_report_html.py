@@ -8,17 +8,16 @@ import re
 import pytest
 from test_report_sample import CLIENT_NAME, make_codebook, make_session, write_wav
 
-from sessioncoder.report.html import (
+from sessioncoder.report.html import render_html
+from sessioncoder.report.html.charts import miti_bars
+from sessioncoder.report.html.common import (
     NON_ADHERENT,
     esc,
     fmt_time,
     low_confidence_threshold,
-    miti_bars,
     needs_review,
-    render_html,
-    select_development,
-    select_strengths,
 )
+from sessioncoder.report.html.feedback import select_development, select_strengths
 from sessioncoder.schema import CodeAssignment
 
 
@@ -162,7 +161,7 @@ def test_untimed_session_uses_line_numbers(session, codebook):
 
 
 def test_redacted_report_has_no_client_name(session, codebook):
-    from sessioncoder.redact import Redactor
+    from sessioncoder.report.redact import Redactor
 
     page = render_html(session, codebook, redactor=Redactor())
     visible = re.sub(r"<[^>]+>", " ", page)

@@ -190,7 +190,7 @@ TOPIC_CATEGORY = {"topic.probation_conditions": "condition", "topic.emotional_we
 
 def make_codebook():
     """The project's STICS codebook when it exists, else a minimal one with the spec's ids."""
-    from sessioncoder import codebook as cb
+    from sessioncoder.coding import codebook as cb
 
     try:
         return cb.load_codebook("stics")

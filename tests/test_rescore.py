@@ -6,7 +6,7 @@ import pytest
 from test_report_sample import make_codebook, make_session
 
 from sessioncoder.errors import InputError
-from sessioncoder.rescore import apply_corrections, read_corrections
+from sessioncoder.research.rescore import apply_corrections, read_corrections
 
 
 @pytest.fixture(scope="module")

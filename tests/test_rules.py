@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from sessioncoder.codebook import load_codebook
-from sessioncoder.coding import code_utterances
+from sessioncoder.coding.codebook import load_codebook
+from sessioncoder.coding.combine import code_utterances
 from sessioncoder.coding.rules import RuleCoder, analyse_question
 from sessioncoder.schema import Utterance
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from ..schema import CodeAssignment, ModelInfo, Utterance
+from sessioncoder.schema import CodeAssignment, ModelInfo, Utterance
 
 
 @runtime_checkable

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokens import Doc
 
-from ..codebook import Codebook, CodeSpec, RuleSpec
-from ..nlp import load_nlp, nlp_info
-from ..schema import CodeAssignment, ModelInfo, Utterance
-from ..text import STOP_WORDS
+from sessioncoder.coding.codebook import Codebook, CodeSpec, RuleSpec
+from sessioncoder.nlp import load_nlp, nlp_info
+from sessioncoder.schema import CodeAssignment, ModelInfo, Utterance
+from sessioncoder.text import STOP_WORDS
 
 # --------------------------------------------------------------------------- question and reflection analysis
 

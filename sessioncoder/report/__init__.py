@@ -1,15 +1,17 @@
-"""Writing a coded session's outputs: JSON, markdown summary, utterance CSV and the HTML report."""
+"""Reports: a coded session's outputs (JSON, markdown summary, utterance CSV, the HTML report), the
+comparison of sessions over time, and redaction. Imports the core modules, ``coding`` and ``profile``.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from ..codebook import Codebook
-from ..fileio import write_text_atomic
-from ..schema import CodedSession
-from .markdown import render_markdown
-from .tables import utterances_csv
+from sessioncoder.coding.codebook import Codebook
+from sessioncoder.fileio import write_text_atomic
+from sessioncoder.report.markdown import render_markdown
+from sessioncoder.report.tables import utterances_csv
+from sessioncoder.schema import CodedSession
 
 ALL_FORMATS = ("json", "md", "csv", "html")
 
@@ -40,7 +42,7 @@ def write_outputs(
     paths = output_paths(out_dir, stem)
     shown, title = session, stem
     if redact and any(f in formats for f in ("md", "csv", "html")):
-        from ..redact import Redactor
+        from sessioncoder.report.redact import Redactor
 
         redactor = Redactor()
         shown, title = redactor.redact_session(session), redactor.redact_filename(stem)
@@ -52,7 +54,7 @@ def write_outputs(
     if "csv" in formats:
         rendered["csv"] = utterances_csv(shown)
     if "html" in formats:
-        from .html import render_html
+        from sessioncoder.report.html import render_html
 
         audio = Path(session.source.path)
         audio_href = None

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..codebook import Codebook
-from ..schema import CodedSession, Profile
+from sessioncoder.coding.codebook import Codebook
+from sessioncoder.schema import CodedSession, Profile
 
 
 def fmt_clock(seconds: float | None) -> str:

@@ -6,7 +6,7 @@ import csv
 import io
 from collections.abc import Callable
 
-from ..schema import CodedSession
+from sessioncoder.schema import CodedSession
 
 UTTERANCE_COLUMNS = ["index", "speaker", "role", "start", "end", "text", "codes", "confidences", "sources"]
 

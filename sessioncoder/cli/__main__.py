@@ -1,0 +1,7 @@
+"""``python -m sessioncoder.cli``."""
+
+import sys
+
+from sessioncoder.cli import main
+
+sys.exit(main())

@@ -1,0 +1,82 @@
+"""Speaker diarisation: who spoke when, as a pyannote.core ``Annotation``.
+Holds the backends and the dispatcher; imports the core modules, ``models`` and ``speech.audio``.
+
+Backends share one interface, so the rest of the pipeline does not care which
+one ran:
+
+- ``embedded`` (default): silero-vad speech regions, resemblyzer voice
+  embeddings over sliding windows, spectral clustering. Ships with the
+  PyPI packages, runs anywhere.
+- ``channels``: a stereo recording with one lapel microphone per speaker;
+  whoever is loud on their channel is speaking. Cheap and exact.
+- ``pyannote``: pyannote.audio's pipeline from a local model directory
+  (optional extra, see docs/pyannote.md).
+
+``auto`` picks ``channels`` for a stereo recording with one speaker per
+channel and ``embedded`` otherwise.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sessioncoder.errors import InputError
+from sessioncoder.speech.audio import Audio, analyse_channels
+from sessioncoder.speech.diarize.base import Diarization, Progress, ordered_labels
+
+METHODS = ("auto", "embedded", "channels", "pyannote")
+
+
+def choose_method(audio: Audio, method: str) -> tuple[str, str]:
+    """The backend to run and why (``auto`` looks at the channels)."""
+    if method not in METHODS:
+        raise InputError(f"unknown diarizer {method!r}: choose one of {', '.join(METHODS)}")
+    if method != "auto":
+        return method, "chosen by the user"
+    report = analyse_channels(audio)
+    if report.separate_speakers:
+        return "channels", f"stereo with one speaker per channel: {report.reason}"
+    return "embedded", report.reason
+
+
+def diarize(
+    audio: Audio,
+    method: str = "auto",
+    speakers: int | str = 2,
+    pyannote_model: Path | None = None,
+    on_progress: Progress | None = None,
+    speech_regions: list[tuple[float, float]] | None = None,
+) -> Diarization:
+    """Run the chosen backend on a decoded recording.
+
+    ``speech_regions`` (seconds, from ``embedded.shared_speech_regions``) spare the embedded
+    diariser its own VAD pass; the other backends ignore them.
+    """
+    chosen, why = choose_method(audio, method)
+    if chosen == "channels":
+        from sessioncoder.speech.diarize import channels
+
+        if audio.n_channels != 2:
+            raise InputError(f"{audio.path}: --diarizer channels needs a stereo recording (this one is mono)")
+        result = channels.diarize(audio.channels, on_progress=on_progress)
+    elif chosen == "embedded":
+        from sessioncoder.speech.diarize import embedded
+
+        result = embedded.diarize(
+            audio.mono, speakers=speakers, on_progress=on_progress, regions=speech_regions
+        )
+    else:
+        from sessioncoder.speech.diarize import pyannote_backend
+
+        if pyannote_model is None:
+            raise InputError("--diarizer pyannote needs --pyannote-model DIR (see docs/pyannote.md)")
+        result = pyannote_backend.diarize(
+            audio.mono, pyannote_model, speakers=speakers, on_progress=on_progress
+        )
+    result.label_map = {
+        label: f"SPEAKER_{i:02d}" for i, label in enumerate(ordered_labels(result.annotation))
+    }
+    result.annotation = result.annotation.rename_labels(mapping=result.label_map)
+    result.annotation.uri = audio.path.stem
+    result.notes.insert(0, f"diarizer {chosen}: {why}")
+    return result
