@@ -17,16 +17,6 @@ from sessioncoder.coding.base import Coder
 from sessioncoder.coding.codebook import Codebook
 from sessioncoder.schema import CodeAssignment, Utterance
 
-__all__ = [
-    "Coder",
-    "apply_implications",
-    "carry_topics",
-    "code_utterances",
-    "combine",
-    "default_coders",
-    "strip_role_play",
-]
-
 
 def combine(results: list[tuple[Coder, list[list[CodeAssignment]]]], n: int) -> list[list[CodeAssignment]]:
     owned: dict[str, Coder] = {}
