@@ -1,9 +1,13 @@
-"""The shipped MI coder on its AnnoMI dev transcripts: macro-F1, per-code P/R/F1 and speed.
+"""The shipped MI coder on its AnnoMI dev transcripts: macro-F1, per-code P/R/F1, portability, abstention, speed.
 
 The dev split is reproduced from the seed recorded in ``models/mi/config.json``
-(and checked against the transcript ids recorded there). Speed is end to end:
-encoding, features and heads, on the dev transcripts, with 1 and 2 threads.
-Skips when ``../shared/data/annomi`` is absent.
+(and checked against the transcript ids recorded there). Portability: the
+labels of the shipped encoder, and of the int8 build it replaced, against fp32
+torch (adapters merged, no quantisation, no onnxruntime) on every dev utterance.
+Abstention: how often a decision falls below the codebook's review threshold and
+how right it is either side. Speed is end to end: encoding, features and heads,
+on one 300-utterance session with 2 threads (best of 3) and per dev transcript
+with 1 and 2 threads. Skips when ``../shared/data/annomi`` is absent.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
@@ -32,7 +37,75 @@ def _f(v: float | None) -> str:
 
 
 SESSION_UTTERANCES = 300
-TARGET_UTTERANCES_PER_SECOND = 200
+TARGET_UTTERANCES_PER_SECOND = 150  # issue 12: a 300-utterance session on 2 cores
+TARGET_AGREEMENT = 0.995  # issue 12: labels equal to fp32 on at least this share of dev utterances
+
+
+def _session_speed(coder, texts: list[str], roles: list[str], repeats: int = 3) -> tuple[float, float]:
+    """Best wall-clock and per-CPU-second rates of coding one session in one call (other jobs may share the cores)."""
+    coder.code_texts(texts[:20], roles[:20])  # warm-up: first runs allocate
+    best_wall = best_cpu = 0.0
+    for _ in range(repeats):
+        wall, cpu = time.perf_counter(), time.process_time()
+        coder.code_texts(texts, roles)
+        best_wall = max(best_wall, len(texts) / (time.perf_counter() - wall))
+        best_cpu = max(best_cpu, len(texts) / max(time.process_time() - cpu, 1e-9))
+    return best_wall, best_cpu
+
+
+def _decisions(coder, dev, embeddings) -> tuple[list[str], list[np.ndarray]]:
+    """Every known-role dev utterance's label and head logits, in order."""
+    labels, logits = [], []
+    for t, emb in zip(dev, embeddings, strict=True):
+        for (label, _), z in zip(
+            coder.predict(t.texts, t.roles, emb), coder.head_logits(t.texts, t.roles, emb), strict=True
+        ):
+            if z is not None:
+                labels.append(label)
+                logits.append(z)
+    return labels, logits
+
+
+def _portability(console: Console, coder, dev, shipped_emb) -> dict[str, object]:
+    """Labels of the shipped and int8 encoders against fp32 torch on dev; returns the int8 encoder for timing."""
+    from sessioncoder.models import lora
+    from sessioncoder.models.encoder import SentenceEncoder
+
+    try:
+        reference = [coder.reference_embeddings(t.texts) for t in dev]
+        int8 = SentenceEncoder(
+            max_length=coder.max_length,
+            threads=2,
+            onnx_path=lora.adapted_encoder_onnx(
+                coder.model_dir / coder.config["features"]["adapters"], build="int8"
+            ),
+        )
+    except Exception as exc:  # torch/transformers missing or broken: say so, keep the other tables
+        console.print(f"portability skipped: the fp32 torch reference could not run ({exc})")
+        return {}
+    ref_labels, ref_logits = _decisions(coder, dev, reference)
+    table = Table(
+        title=f"Labels against fp32 torch on {len(ref_labels)} dev utterances (target ≥ {TARGET_AGREEMENT:.1%})"
+    )
+    for col in ("encoder", "quantisation", "labels equal", "differ", "max |Δ logit|"):
+        table.add_column(col, justify="left" if col in ("encoder", "quantisation") else "right")
+    builds = {"shipped": coder.encoder, "int8 (up to 2.0.0)": int8}
+    agreement = {}
+    for name, encoder in builds.items():
+        emb = shipped_emb if encoder is coder.encoder else [encoder.encode(t.texts) for t in dev]
+        labels, logits = _decisions(coder, dev, emb)
+        same = np.array([a == b for a, b in zip(labels, ref_labels, strict=True)])
+        drift = max(float(np.abs(a - b).max()) for a, b in zip(logits, ref_logits, strict=True))
+        agreement[name] = float(same.mean())
+        table.add_row(
+            name, encoder.quantisation, f"{same.mean():.2%}", str(int((~same).sum())), f"{drift:.1e}"
+        )
+    console.print(table)
+    verdict = "meets" if agreement["shipped"] >= TARGET_AGREEMENT else "BELOW"
+    console.print(
+        f"shipped encoder: {agreement['shipped']:.2%} of labels equal to fp32 ({verdict} the target)"
+    )
+    return {"int8": int8}
 
 
 def run() -> None:
@@ -41,8 +114,9 @@ def run() -> None:
     if not (data / "AnnoMI-full.csv").is_file():
         print(f"skipped: {data} absent")
         return
+    from sessioncoder.coding.codebook import load_codebook
     from sessioncoder.coding.mi.coder import default_model_dir, load_mi_coder
-    from sessioncoder.research.annomi import evaluate, load_annomi, split_transcripts
+    from sessioncoder.research.annomi import abstention, evaluate, load_annomi, split_transcripts
 
     model_dir = default_model_dir()
     config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
@@ -57,21 +131,10 @@ def run() -> None:
     n_utt = sum(len(t.texts) for t in dev)
 
     coder = load_mi_coder(model_dir)
-    speeds = {}
-    for threads in (1, 2):
-        coder._encoder = coder.make_encoder(threads)
-        wall, cpu = time.perf_counter(), time.process_time()
-        for t in dev:
-            coder.code_texts(t.texts, t.roles)
-        speeds[threads] = (n_utt / (time.perf_counter() - wall), n_utt / (time.process_time() - cpu))
-    # A 26-minute supervision session has a few hundred utterances, coded in one call; AnnoMI's
-    # demonstration transcripts are much shorter (about 67 utterances), so time both.
-    texts = [x for t in dev for x in t.texts][:SESSION_UTTERANCES]
-    roles = [x for t in dev for x in t.roles][:SESSION_UTTERANCES]
-    wall = time.perf_counter()
-    coder.code_texts(texts, roles)
-    session_speed = len(texts) / (time.perf_counter() - wall)
-    metrics = evaluate(coder, dev)
+    shipped_emb = [coder.encoder.encode(t.texts) for t in dev]
+    metrics = evaluate(coder, dev, shipped_emb)
+    threshold = load_codebook().settings.low_confidence
+    abstained = abstention(coder, dev, threshold, shipped_emb)
 
     summary = Table(
         title=f"MI coder {config['version']} on {len(dev)} AnnoMI dev transcripts ({n_utt} utterances)"
@@ -99,19 +162,62 @@ def run() -> None:
             str(row["support"]),
         )
     console.print(per_code)
+    review = Table(title=f"Abstention on dev: decisions below the codebook's review confidence {threshold:g}")
+    for col in ("", "n", "below (abstains)", "accuracy when not", "accuracy when below", "accuracy, all"):
+        review.add_column(col, justify="left" if not col else "right")
+    names = {"officer": "practitioner utterances", "client": "client utterances", "shown": "codes given"}
+    for key, name in names.items():
+        row = abstained[key]
+        review.add_row(
+            name,
+            str(row["n"]),
+            f"{row['abstained']:.0%}",
+            f"{row['accuracy_kept']:.0%}",
+            f"{row['accuracy_abstained']:.0%}",
+            f"{row['accuracy_all']:.0%}",
+        )
+    console.print(review)
+
+    others = _portability(console, coder, dev, shipped_emb)
+
+    speeds = {}
+    shipped = coder._encoder
+    for threads in (1, 2):
+        coder._encoder = coder.make_encoder(threads)
+        wall, cpu = time.perf_counter(), time.process_time()
+        for t in dev:
+            coder.code_texts(t.texts, t.roles)
+        speeds[threads] = (n_utt / (time.perf_counter() - wall), n_utt / (time.process_time() - cpu))
+    # A 26-minute supervision session has a few hundred utterances, coded in one call; AnnoMI's
+    # demonstration transcripts are much shorter (about 67 utterances), so time both.
+    texts = [x for t in dev for x in t.texts][:SESSION_UTTERANCES]
+    roles = [x for t in dev for x in t.roles][:SESSION_UTTERANCES]
+    session = {"shipped": _session_speed(coder, texts, roles)}  # coder._encoder has 2 threads here
+    if "int8" in others:
+        coder._encoder = others["int8"]
+        session["int8 (up to 2.0.0)"] = _session_speed(coder, texts, roles)
+    coder._encoder = shipped
+
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     speed = Table(
         title=f"Speed, encode + features + heads (load average {load:.1f} on {os.cpu_count()} cores)"
     )
-    for col in ("threads", "utterances/s (wall)", "utterances per CPU-second"):
+    for col in ("encoder, threads", "utterances/s (wall)", "utterances per CPU-second"):
         speed.add_column(col, justify="right")
     for threads, (wall, per_cpu) in speeds.items():
-        speed.add_row(f"{threads}, per AnnoMI transcript", f"{wall:.0f}", f"{per_cpu:.0f}")
-    speed.add_row(f"2, one {SESSION_UTTERANCES}-utterance session", f"{session_speed:.0f}", "")
+        speed.add_row(f"shipped, {threads}, per AnnoMI transcript", f"{wall:.0f}", f"{per_cpu:.0f}")
+    for name, (wall, per_cpu) in session.items():
+        speed.add_row(
+            f"{name}, 2, one {SESSION_UTTERANCES}-utterance session (best of 3)",
+            f"{wall:.0f}",
+            f"{per_cpu:.0f}",
+        )
     console.print(speed)
+    session_speed = session["shipped"][0]
     verdict = "meets" if session_speed >= TARGET_UTTERANCES_PER_SECOND else "BELOW"
     console.print(
-        f"session-sized coding: {session_speed:.0f} utterances/s ({verdict} the {TARGET_UTTERANCES_PER_SECOND}/s target)"
+        f"session-sized coding ({coder.encoder.quantisation}): {session_speed:.0f} utterances/s "
+        f"({verdict} the {TARGET_UTTERANCES_PER_SECOND}/s target)"
     )
     console.print(
         "[dim]wall-clock rates fall when other processes share the cores; per CPU-second they do not[/]"

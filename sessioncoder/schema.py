@@ -151,6 +151,7 @@ class ModelInfo(Record):
     path: str | None = None
     sha256: str | None = None
     licence: str | None = None
+    quantisation: str | None = None  # how the weights are stored, where it changes the outputs
 
 
 class SpeakerInfo(Record):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -65,32 +68,49 @@ def test_adapter_that_fits_no_layer_is_a_model_error(adapted):
         lora.merge_adapters(lora.load_base_model(), bad)
 
 
-def test_int8_onnx_is_built_once_cached_and_close_to_fp32(adapted, tmp_path, no_network, caplog):
+def test_encoder_is_built_once_cached_unquantised_and_equal_to_torch(adapted, tmp_path, no_network, caplog):
     model, arrays = adapted
     path = tmp_path / "adapters.npz"
     np.savez(path, **arrays)
     with caplog.at_level("WARNING"):
         onnx_path = lora.adapted_encoder_onnx(path, cache_root=tmp_path / "cache")
     assert not [r for r in caplog.records if "quantization" in r.getMessage()]  # no URL-bearing advice
-    assert onnx_path.is_file() and onnx_path.stat().st_size < 30 * 1024 * 1024  # int8, not fp32 (90 MB)
+    assert lora.build_of(onnx_path) == lora.SHIPPED_BUILD == "fp32"
+    assert onnx_path.stat().st_size > 80 * 1024 * 1024  # fp32 weights (90 MB), not int8 (23 MB)
     assert [p.name for p in onnx_path.parent.iterdir()] == [onnx_path.name]  # no temporary files left
     stamp = onnx_path.stat().st_mtime_ns
     assert lora.adapted_encoder_onnx(path, cache_root=tmp_path / "cache") == onnx_path
     assert onnx_path.stat().st_mtime_ns == stamp  # reused, not rebuilt
     assert not no_network
 
-    int8 = SentenceEncoder(onnx_path=onnx_path).encode(TEXTS)
-    frozen = SentenceEncoder().encode(TEXTS)
+    encoder = SentenceEncoder(onnx_path=onnx_path)
+    assert encoder.quantisation == "none (fp32)"
+    onnx = encoder.encode(TEXTS)
+    fp32 = lora.torch_embeddings(model.eval(), encoder.token_ids(TEXTS))
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(lora.base_model_dir()), local_files_only=True)
     batch = tokenizer(TEXTS, padding=True, return_tensors="pt")
     with torch.no_grad():
-        fp32 = lora.mean_pool(model.eval()(**batch).last_hidden_state, batch["attention_mask"]).numpy()
-    agreement = (int8 * fp32).sum(axis=1)
-    assert agreement.min() > 0.97, agreement  # quantisation keeps the adapted embedding
+        padded = lora.mean_pool(model.eval()(**batch).last_hidden_state, batch["attention_mask"]).numpy()
+    np.testing.assert_allclose(fp32, padded, atol=1e-5)  # the reference helper is plain fp32 torch
+    np.testing.assert_allclose(onnx, fp32, atol=1e-4)  # unquantised: the adapted network itself
     # and the adapted encoder is not the frozen one
-    assert (int8 * frozen).sum(axis=1).min() < agreement.min()
+    assert (onnx * SentenceEncoder().encode(TEXTS)).sum(axis=1).min() < 0.999
+
+
+def test_cache_name_changes_with_the_build():
+    """An int8 file cached by an older release is never taken for today's build, nor one build for another."""
+    names = {lora.encoder_cache_name("a" * 64, "b" * 64, build) for build in lora.BUILDS}
+    assert len(names) == len(lora.BUILDS)
+    assert all(lora.build_of(Path(n)) in lora.BUILDS for n in names)
+    assert lora.build_of(Path("minilm-mi-62821c793e9eb86d.int8.onnx")) == "int8"
+    # the old key was the adapters' and base weights' hash alone: the new names never equal it
+    old = hashlib.sha256(f"{'a' * 64}:{'b' * 64}".encode()).hexdigest()[:16]
+    assert all(old not in n for n in names)
+    assert lora.build_of(Path("model.onnx")) is None
+    with pytest.raises(ModelError, match="unknown encoder build"):
+        lora.encoder_cache_name("a", "b", "int4")
 
 
 def test_missing_adapters_file_is_a_model_error(tmp_path):

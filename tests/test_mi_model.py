@@ -36,7 +36,22 @@ SESSION = [
     ("unknown", "Right, right."),
     ("officer", "You need to stop drinking, it's ruining your life."),
     ("client", "I'm not giving up, drinking is the only thing that calms me down."),
+    ("officer", "What would help you cut down?"),
+    ("client", "I'm ready to change. I want to get my life back on track."),
 ]
+# What fp32 torch (adapters merged, no quantisation) says, only where its decision is clear:
+# the two likeliest classes (or AnnoMI main behaviours) at least 0.5 apart in probability, far more
+# than any quantisation or CPU moves them. Utterance 3 is a close call for this model (fp32: sustain
+# 0.42, change 0.36), which int8 once tipped one way on AVX-512/VNNI and the other on AVX2-only CPUs;
+# test_mi_portable.py checks exact labels and logits against fp32 on a fixture session instead.
+CLEAR = {
+    0: ["mi.open_question"],
+    1: [],  # neutral
+    4: ["mi.closed_question"],
+    5: [],  # neutral
+    9: ["mi.open_question"],
+    10: ["client.change_talk"],
+}
 
 
 def _utterances():
@@ -62,10 +77,8 @@ def test_loads_offline_and_codes_by_role(coder, no_network):
             allowed = PRACTITIONER_CODES if u.role == "officer" else CLIENT_CODES
             assert c.code in allowed, (u.text, c.code)
     assert codes[6] == []  # unknown role: no MI code
-    # unambiguous cases
-    assert [c.code for c in codes[0]] in (["mi.open_question"], ["mi.closed_question"])
-    assert [c.code for c in codes[4]] == ["mi.closed_question"]
-    assert [c.code for c in codes[3]] == ["client.change_talk"]
+    assert {i: [c.code for c in codes[i]] for i in CLEAR} == CLEAR
+    assert all(c.confidence >= 0.6 for i in CLEAR for c in codes[i])  # and confidently so
     info = coder.model_info()
     assert info[0].task == "mi-classifier" and info[0].sha256 and len(info[0].sha256) == 64
     assert any(i.task == "sentence-encoder" for i in info)

@@ -50,6 +50,7 @@ class ModelStatus:
     licence: str
     status: str  # "ok" | "not joined yet" | "missing" | "does not verify" | ...
     ok: bool
+    quantisation: str | None = None  # told where it changes the outputs (the MI sentence encoder)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -179,6 +180,7 @@ def list_models(
                         info.licence or "",
                         "ok" if exists else "missing",
                         exists,
+                        info.quantisation,
                     )
                 )
         except ModelError as exc:
@@ -233,6 +235,8 @@ def models_command(
         console.print(table)
         for r in rows:
             console.print(f"  {r.name}: {r.path or '-'}", highlight=False, soft_wrap=True)
+            if r.quantisation:
+                console.print(f"    quantisation: {r.quantisation}", highlight=False, soft_wrap=True)
     bad = [r for r in rows if not r.ok]
     if bad:
         raise ModelError(f"{len(bad)} model(s) missing or not verified: " + ", ".join(r.name for r in bad))

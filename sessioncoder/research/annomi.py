@@ -135,3 +135,51 @@ def evaluate(
         "utterances": report.n_utterances,
         "transcripts": len(transcripts),
     }
+
+
+def abstention(
+    coder: MIModelCoder,
+    transcripts: list[AnnoMITranscript],
+    threshold: float,
+    embeddings: list[np.ndarray] | None = None,
+) -> dict[str, Any]:
+    """How often the coder's decision falls below ``threshold`` (left to human review) and how right it is otherwise.
+
+    Per role (``officer``, ``client``) over every utterance of that role: the decision
+    is the code given, or none ("other" / neutral), with the confidence of its class;
+    it is right when it equals AnnoMI's code. ``shown`` counts only the codes the coder
+    gives: how many of them a report marks for review, and their precision either side.
+    The threshold is the codebook's ``settings.low_confidence`` in ``make bench``.
+    """
+    decided: dict[str, list[tuple[float, bool]]] = {"officer": [], "client": []}
+    shown: list[tuple[float, bool]] = []
+    for k, t in enumerate(transcripts):
+        emb = embeddings[k] if embeddings is not None else coder.encoder.encode(t.texts)
+        confidences = [c for _, c in coder.predict(t.texts, t.roles, emb)]
+        codes = coder.code_texts(t.texts, t.roles, emb)
+        for i, (assigned, truth) in enumerate(zip(codes, gold_codes(t), strict=True)):
+            if t.roles[i] in decided:
+                decided[t.roles[i]].append((confidences[i], {c.code for c in assigned} == truth))
+            shown.extend((c.confidence, c.code in truth) for c in assigned)
+
+    def summary(rows: list[tuple[float, bool]]) -> dict[str, float | int]:
+        conf = np.array([c for c, _ in rows], dtype=float)
+        right = np.array([r for _, r in rows], dtype=bool)
+        kept = conf >= threshold
+
+        def share(mask: np.ndarray) -> float:
+            return float(right[mask].mean()) if mask.any() else float("nan")
+
+        return {
+            "n": len(rows),
+            "abstained": float(1 - kept.mean()) if rows else float("nan"),
+            "accuracy_kept": share(kept),
+            "accuracy_abstained": share(~kept),
+            "accuracy_all": share(np.ones_like(kept)),
+        }
+
+    return {
+        "threshold": threshold,
+        **{role: summary(rows) for role, rows in decided.items()},
+        "shown": summary(shown),
+    }

@@ -67,6 +67,7 @@ class MIModelCoder:
         self.max_length = int(config["features"]["max_length"])
         self._encoder = None
         self._encoder_onnx: Path | None = None
+        self._reference: Any = None  # the fp32 torch network, loaded by reference_embeddings only
 
     def encoder_onnx(self) -> Path | None:
         """The fine-tuned encoder (adapters merged, built once and cached), or None for the frozen one."""
@@ -74,10 +75,12 @@ class MIModelCoder:
         if not adapters:
             return None
         if self._encoder_onnx is None:  # looking it up hashes the 90 MB base weights: once per coder
-            from sessioncoder.models.lora import adapted_encoder_onnx
+            from sessioncoder.models.lora import SHIPPED_BUILD, adapted_encoder_onnx
 
+            # The build the temperatures were fitted through (config.json), else today's shipped one.
+            build = self.config["features"].get("encoder_build", SHIPPED_BUILD)
             self._encoder_onnx = adapted_encoder_onnx(
-                self.model_dir / adapters, adapters_sha256=self.config.get("adapters_sha256")
+                self.model_dir / adapters, adapters_sha256=self.config.get("adapters_sha256"), build=build
             )
         return self._encoder_onnx
 
@@ -136,6 +139,36 @@ class MIModelCoder:
                 out[i] = (self.client.classes[k], float(row[k]))
         return out
 
+    def head_logits(self, texts: list[str], roles: list[str], emb: np.ndarray) -> list[np.ndarray | None]:
+        """Per utterance, the temperature-scaled logits of the head that decides it (None: unknown role).
+
+        What the portability checks compare between the shipped encoder and the fp32 reference.
+        """
+        out: list[np.ndarray | None] = [None] * len(texts)
+        if not texts:
+            return out
+        x = self.features(texts, roles, emb)
+        for role, head in (("officer", self.therapist), ("client", self.client)):
+            rows = [i for i, r in enumerate(roles) if r == role]
+            if rows:
+                for i, z in zip(rows, head.logits(x[rows]) / head.temperature, strict=True):
+                    out[i] = z
+        return out
+
+    def reference_embeddings(self, texts: list[str]) -> np.ndarray:
+        """fp32 torch embeddings (adapters merged, no quantisation, no onnxruntime): the labels' reference.
+
+        The shipped encoder must give the labels these give, on every CPU (tests, ``make bench``).
+        """
+        from sessioncoder.models import lora
+
+        if self._reference is None:
+            adapters = self.config["features"].get("adapters")
+            self._reference = (
+                lora.merged_model(self.model_dir / adapters) if adapters else lora.load_base_model()
+            )
+        return lora.torch_embeddings(self._reference, self.encoder.token_ids(texts))
+
     def code(self, utterances: list[Utterance]) -> list[list[CodeAssignment]]:
         return self.code_texts([u.text for u in utterances], [u.role for u in utterances])
 
@@ -186,6 +219,7 @@ class MIModelCoder:
                 path=str(self.encoder.onnx_path) if self._encoder is not None else None,
                 sha256=self.config.get("adapters_sha256"),
                 licence="Apache-2.0 (base weights); adapters trained on AnnoMI, see MODEL_CARD.md",
+                quantisation=self.encoder.quantisation if self._encoder is not None else None,
             ),
         ]
 
