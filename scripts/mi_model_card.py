@@ -117,6 +117,7 @@ steadier figure.
 |---|---|---|---|---|
 | **fp32 ONNX, onnxruntime graph optimisation (shipped)** | **100.00%** | 3e-6 | 104 | 202 |
 | fp32 + transformer fusion (SkipLayerNorm, BiasGelu) | 100.00% | < 1e-5 | 94 | 199 |
+| fp32, eager attention export + fusion (Attention, EmbedLayerNorm too) | 100.00% (fixture) | < 1e-5 | 106-129 | 205-218 |
 | fp16 (fused, fp32 inputs/outputs) | 99.93% | 0.003 | 100 | 190 |
 | int8 weights only (MatMulNBits, 8 bit, blocks of 32, fp32 compute) | 99.63% | 0.047 | 54 | 150 |
 | MatMulNBits 8 bit with int8 compute (accuracy level 4) | 98.96% | 0.094 | – | – |
@@ -128,16 +129,28 @@ steadier figure.
 | MatMulNBits 4 bit | 90.72% | 0.86 | – | – |
 | static QDQ S8S8 | 85.23% | 2.16 | – | – |
 
-Only fp32 and fp16 reach the 99.5% agreement the issue asks for, and fp16 is no
-faster on CPU, so fp32 ships. Across CPUs: under `qemu-x86_64 -cpu EPYC-Rome`
-(an emulated AVX2-only CPU: no AVX-512, no VNNI) the fp32 build gives the same
-labels as on this AVX-512/VNNI machine, and logits equal to 1e-5, while the int8
-build does not: on "Yeah. I really want to stop, I don't want to go back inside."
-int8 said change talk on VNNI (0.381 against 0.379 for sustain talk) and sustain
-talk on AVX2 (0.417 against 0.365). fp32 says sustain talk (0.419 against 0.358)
-on both, a close call the tests no longer rely on. `tests/test_mi_portable.py`
-checks on whatever CPU runs it that the shipped encoder gives fp32 torch's labels
-on a fixture session and logits within 1e-3."""
+Only fp32, fp16 and 8-bit weight-only builds reach the 99.5% agreement asked
+for; fp16 is no faster on CPU and the weight-only build is slower, so fp32 ships.
+Fusing the graph further (attention included) gave no speed either. Encoding is
+almost all of the time (1.13 CPU-seconds per 300 utterances, features and heads
+0.05 s), and it runs in parallel batches, so 2 idle cores should code about 450
+utterances/s; under the load of this measurement the best wall-clock rate seen
+was 157/s and most runs were 110-130/s, below the 150/s target.
+
+Across CPUs, checked with `qemu-x86_64 -cpu EPYC-Rome` (an emulated AVX2-only
+CPU: no AVX-512, no VNNI) running the same Python environment: the fp32 build
+gives the fixture session's fp32 labels there too, with logits 2e-6 from the
+reference (`tests/test_mi_portable.py` and `tests/test_mi_model.py` pass there),
+while the int8 build's logits move by 0.26 and one of its 32 labels differs from
+fp32 (none on this machine). On "Yeah. I really want to stop, I don't want to go
+back inside." int8 said change talk on VNNI (0.381 against 0.379 for sustain
+talk) and sustain talk on AVX2 (0.417 against 0.365); fp32 says sustain talk
+(0.419 against 0.358) on both, a close call that the tests no longer rely on.
+int8 with `reduce_range` gives the same numbers on both CPUs (7-bit weights keep
+the AVX2 kernels from saturating) but is as far from fp32 as plain int8.
+`tests/test_mi_portable.py` checks, on whatever CPU runs it, that the shipped
+encoder gives fp32 torch's labels on a fixture session and logits within 1e-3,
+and that an int8 build would fail that check."""
 
 CARD = """# sessioncoder MI coder {version}
 
