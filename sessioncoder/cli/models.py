@@ -227,16 +227,14 @@ def models_command(
     else:
         console = Console()
         table = Table(title=f"sessioncoder models (cache: {cache_dir()})")
-        for column in ("task", "model", "version", "status", "licence"):
+        for column in ("task", "model", "version", "quantisation", "status", "licence"):
             table.add_column(column, overflow="fold")
         for r in rows:
             status = f"[green]{r.status}[/]" if r.ok else f"[red]{r.status}[/]"
-            table.add_row(r.task, r.name, r.version or "", status, r.licence)
+            table.add_row(r.task, r.name, r.version or "", r.quantisation or "", status, r.licence)
         console.print(table)
         for r in rows:
             console.print(f"  {r.name}: {r.path or '-'}", highlight=False, soft_wrap=True)
-            if r.quantisation:
-                console.print(f"    quantisation: {r.quantisation}", highlight=False, soft_wrap=True)
     bad = [r for r in rows if not r.ok]
     if bad:
         raise ModelError(f"{len(bad)} model(s) missing or not verified: " + ", ".join(r.name for r in bad))
