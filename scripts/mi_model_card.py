@@ -140,7 +140,9 @@ was 157/s and most runs were 110-130/s, below the 150/s target.
 Across CPUs, checked with `qemu-x86_64 -cpu EPYC-Rome` (an emulated AVX2-only
 CPU: no AVX-512, no VNNI) running the same Python environment: the fp32 build
 gives the fixture session's fp32 labels there too, with logits 2e-6 from the
-reference (`tests/test_mi_portable.py` and `tests/test_mi_model.py` pass there),
+reference, and so does fp32 torch (the shipped-encoder, torch-reference and
+coding-by-role tests of `tests/test_mi_portable.py` and `tests/test_mi_model.py`
+pass there),
 while the int8 build's logits move by 0.26 and one of its 32 labels differs from
 fp32 (none on this machine). On "Yeah. I really want to stop, I don't want to go
 back inside." int8 said change talk on VNNI (0.381 against 0.379 for sustain
