@@ -467,6 +467,7 @@ def recalibrate(out: Path, data: Path, threads: int) -> int:
     config = json.loads((out / "config.json").read_text(encoding="utf-8"))
     config["features"]["encoder"] = FEATURES["encoder"]
     config["version"] = MODEL_VERSION
+    config["recalibrated"] = datetime.now(UTC).isoformat(timespec="seconds")
     coder = load_mi_coder(out)
     heads = {"therapist": coder.therapist, "client": coder.client}
     split = config["split"]
