@@ -140,8 +140,9 @@ for; fp16 is no faster on CPU and the weight-only build is slower, so fp32 ships
 Fusing the graph further (attention included) gave no speed either. Encoding is
 almost all of the time (1.13 CPU-seconds per 300 utterances, features and heads
 0.05 s), and it runs in parallel batches, so 2 idle cores should code about 450
-utterances/s; under the load of this measurement the best wall-clock rate seen
-was 157/s and most runs were 110-130/s, below the 150/s target.
+utterances/s. The cores were never idle while this was measured: `make bench`
+gave 115/s at load average 9.5 and 154/s at 5-8 (target 150/s), and repeated
+timings gave 60-160/s at load 6-11 and 236/s at load 4.
 
 Across CPUs, checked with `qemu-x86_64 -cpu EPYC-Rome` (an emulated AVX2-only
 CPU: no AVX-512, no VNNI) running the same Python environment: the fp32 build
