@@ -27,6 +27,28 @@ from sessioncoder.fileio import write_text_atomic
 
 SCHEMA_VERSION = "1.0"
 
+
+def check_schema_version(data: object, where: str) -> None:
+    """Refuse, with one line, an artefact written by a newer sessioncoder (a higher major schema version).
+
+    Minor versions only add optional fields, so an older or same-major file is read as it is.
+    """
+    from sessioncoder.errors import InputError
+
+    version = data.get("schema_version") if isinstance(data, dict) else None
+    if version is None:
+        return
+    try:
+        major = int(str(version).split(".")[0])
+    except ValueError:
+        raise InputError(f"{where}: schema_version {version!r} is not a version number") from None
+    if major > int(SCHEMA_VERSION.split(".")[0]):
+        raise InputError(
+            f"{where}: written by a newer sessioncoder (schema {version}; this one reads {SCHEMA_VERSION} "
+            "and older): upgrade sessioncoder to read it"
+        )
+
+
 Role = Literal["officer", "client", "unknown"]
 
 _M = TypeVar("_M", bound="Record")

@@ -29,7 +29,7 @@ from pydantic import ValidationError
 from sessioncoder.errors import InputError
 from sessioncoder.fileio import sha256_file
 from sessioncoder.roles import assign_roles
-from sessioncoder.schema import CodedSession, SourceInfo, Transcript, Utterance
+from sessioncoder.schema import CodedSession, SourceInfo, Transcript, Utterance, check_schema_version
 
 TRANSCRIPT_SUFFIXES = frozenset({".txt", ".vtt", ".csv", ".json"})
 
@@ -39,6 +39,23 @@ _TS_VALID = re.compile(rf"^{_TIMESTAMP}$")
 _VTT_TIMING = re.compile(rf"^\s*(?P<start>{_TIMESTAMP})\s*-->\s*(?P<end>{_TIMESTAMP})")
 _VTT_VOICE = re.compile(r"<v(?:\.[\w.-]+)?\s+([^>]+)>(.*?)(?:</v>|$)", re.DOTALL)
 _VTT_TAG = re.compile(r"</?[^>]+>")
+
+# One utterance is at most this long: a 10-minute monologue is about 9 000 characters. A longer line
+# is not a transcript line (a pasted file, a log, binary junk) and would only stall the coder.
+MAX_LINE_CHARS = 100_000
+
+# Leading bytes of the recordings we read, to tell a user who gave one a transcript's name.
+_AUDIO_MAGIC = (
+    (b"RIFF", "WAV"), (b"OggS", "Ogg"), (b"fLaC", "FLAC"), (b"ID3", "MP3"), (b"\xff\xfb", "MP3"),
+    (b"\xff\xf3", "MP3"), (b"\xff\xf2", "MP3"), (b"\x1aE\xdf\xa3", "WebM"),
+)  # fmt: skip
+
+
+def _audio_kind(raw: bytes) -> str | None:
+    for magic, kind in _AUDIO_MAGIC:
+        if raw.startswith(magic):
+            return kind
+    return "MP4/M4A" if raw[4:8] == b"ftyp" else None
 
 
 def parse_timestamp(value: str) -> float:
@@ -62,7 +79,7 @@ def parse_timestamp(value: str) -> float:
     return seconds
 
 
-def _read_text(path: Path) -> str:
+def _read_text(path: Path, check_lines: bool = True) -> str:
     if not path.exists():
         raise InputError(f"{path}: file not found")
     if path.is_dir():
@@ -73,12 +90,39 @@ def _read_text(path: Path) -> str:
         raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
     if not raw.strip():
         raise InputError(f"{path}: file is empty")
-    if b"\x00" in raw[:4096]:
-        raise InputError(f"{path}: not a text transcript (binary data)")
+    kind = _audio_kind(raw)
+    if kind is not None:
+        raise InputError(
+            f"{path}: not a text transcript: it looks like an audio recording ({kind}); "
+            "give it its audio extension to code it as a recording"
+        )
     try:
-        return raw.decode("utf-8-sig")
+        if raw.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 with a BOM: Windows "Unicode" text
+            text = raw.decode("utf-16")
+        elif b"\x00" in raw[:4096]:
+            raise InputError(f"{path}: not a text transcript (binary data)")
+        else:
+            text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InputError(f"{path}: not a text transcript (not UTF-8 text)") from None
+    if not text.strip():
+        raise InputError(f"{path}: file is empty")
+    if "\x00" in text:
+        raise InputError(f"{path}: not a text transcript (binary data)")
+    if check_lines:
+        _check_line_lengths(path, text)
+    return text
+
+
+def _check_line_lengths(path: Path, text: str) -> None:
+    if len(text) <= MAX_LINE_CHARS:
+        return
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        if len(line) > MAX_LINE_CHARS:
+            raise InputError(
+                f"{path}:{line_no}: line is {len(line):,} characters long "
+                f"(an utterance is at most {MAX_LINE_CHARS:,}); is this a transcript?"
+            )
 
 
 def _source(path: Path, fmt: str) -> SourceInfo:
@@ -200,7 +244,7 @@ def read_vtt(path: Path) -> Transcript:
 def read_csv(path: Path) -> Transcript:
     """CSV with a header ``speaker,text`` and optional ``start,end`` (seconds or hh:mm:ss)."""
     text = _read_text(path)
-    reader = csv.DictReader(io.StringIO(text))
+    reader = csv.DictReader(io.StringIO(text), strict=True)
     fields = [f.strip().lower() for f in (reader.fieldnames or [])]
     if "speaker" not in fields or "text" not in fields:
         raise InputError(
@@ -208,8 +252,16 @@ def read_csv(path: Path) -> Transcript:
         )
     reader.fieldnames = fields
     utterances: list[Utterance] = []
-    for row in reader:
-        line_no = reader.line_num
+    try:
+        rows = list(reader)
+    except csv.Error as exc:
+        reason = (
+            'unterminated quote (a field opened with " is never closed)' if "end of data" in str(exc) else exc
+        )
+        raise InputError(f"{path}:{reader.line_num}: malformed CSV: {reason}") from None
+    line_numbers = _csv_row_lines(text)
+    for row_index, row in enumerate(rows):
+        line_no = line_numbers[row_index] if row_index < len(line_numbers) else reader.line_num
         if None in row:
             raise InputError(f"{path}:{line_no}: more fields than the header has")
         speaker = (row.get("speaker") or "").strip()
@@ -228,13 +280,26 @@ def read_csv(path: Path) -> Transcript:
     return _finish(path, "csv", utterances, [])
 
 
+def _csv_row_lines(text: str) -> list[int]:
+    """The line each data row ends on (a quoted field may span lines), for error messages."""
+    reader = csv.reader(io.StringIO(text))
+    next(reader, None)
+    lines = []
+    for _ in reader:
+        lines.append(reader.line_num)
+    return lines
+
+
 def read_json(path: Path) -> Transcript:
     """sessioncoder's own ``.transcript.json`` or ``.session.json`` (codes are dropped: this is for re-coding)."""
-    text = _read_text(path)
+    text = _read_text(path, check_lines=False)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise InputError(f"{path}: not valid JSON for sessioncoder: nested too deeply") from None
+    check_schema_version(data, str(path))
     if not isinstance(data, dict) or "utterances" not in data:
         raise InputError(f"{path}: not a sessioncoder transcript or session JSON (no 'utterances')")
     try:

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from sessioncoder.errors import InputError
 from sessioncoder.research.batch import session_stem
-from sessioncoder.schema import CodedSession
+from sessioncoder.schema import CodedSession, check_schema_version
 
 console = Console()
 err_console = Console(stderr=True)
@@ -27,15 +27,23 @@ def load_session_file(path: Path) -> CodedSession:
     if not path.is_file():
         raise InputError(f"{path}: session file not found")
     try:
-        return CodedSession.model_validate_json(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text)
+        check_schema_version(data, str(path))
+        session = CodedSession.model_validate(data)
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read session file: {exc}") from None
+    except RecursionError:
+        raise InputError(f"{path}: malformed JSON: nested too deeply") from None
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(top level)"
         raise InputError(f"{path}: not a coded session: {where}: {first['msg']}") from None
-    except json.JSONDecodeError as exc:  # pragma: no cover - pydantic wraps most of these
-        raise InputError(f"{path}: malformed JSON: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}:{exc.lineno}: malformed JSON: {exc.msg}") from None
+    if session.profile is None:  # a transcript JSON validates too: all its fields are a session's
+        raise InputError(f"{path}: not a coded session (no profile): code it first with `sessioncoder code`")
+    return session
 
 
 def session_codebook(session: CodedSession, session_path: Path):

@@ -153,6 +153,16 @@ class CodeSpec(_Spec):
         classmethod(lambda cls, v: _as_examples(v))
     )
 
+    @field_validator("rules")
+    @classmethod
+    def _unique_rule_ids(cls, rules: list[RuleSpec]) -> list[RuleSpec]:
+        seen: set[str] = set()
+        for rule in rules:
+            if rule.id in seen:  # codes record the rule that fired by id: two would be indistinguishable
+                raise ValueError(f"duplicate rule id {rule.id!r}")
+            seen.add(rule.id)
+        return rules
+
     @field_validator("id")
     @classmethod
     def _id_shape(cls, value: str) -> str:
@@ -282,8 +292,15 @@ def _line_map(text: str, source: str) -> dict[tuple[Any, ...], int]:
     def walk(node: yaml.Node, path: tuple[Any, ...]) -> None:
         lines[path] = node.start_mark.line + 1
         if isinstance(node, yaml.MappingNode):
+            seen: set[Any] = set()
             for key_node, value_node in node.value:
                 key = key_node.value
+                if key in seen:  # PyYAML would silently keep the last one: a code defined twice
+                    raise CodebookError(
+                        f"{source}:{key_node.start_mark.line + 1}: duplicate key {key!r} "
+                        f"in {_format_loc(path)}"
+                    )
+                seen.add(key)
                 lines[(*path, key)] = key_node.start_mark.line + 1
                 walk(value_node, (*path, key))
                 lines[(*path, key)] = key_node.start_mark.line + 1
@@ -353,7 +370,13 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[tuple[Any, ...], int], 
     if not text.strip():
         raise CodebookError(f"{path}: codebook file is empty")
     lines = _line_map(text, str(path))
-    data = yaml.safe_load(text)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:  # e.g. a !!python tag: composed fine, refused by the safe constructor
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise CodebookError(f"{path}{line}: malformed YAML: {problem}") from None
     if not isinstance(data, dict):
         raise CodebookError(f"{path}:1: a codebook must be a YAML mapping with id, version, groups and codes")
     return data, lines, text

@@ -101,6 +101,7 @@ def decode(path: Path) -> tuple[np.ndarray, dict]:
         resampler = av.audio.resampler.AudioResampler(format="s16", layout=layout, rate=SAMPLE_RATE)
         buffer = io.BytesIO()
         invalid = 0
+        nonfinite = 0
         frames_ok = 0
         decoded = container.decode(stream)
         while True:
@@ -116,6 +117,8 @@ def decode(path: Path) -> tuple[np.ndarray, dict]:
             except av.error.FFmpegError as exc:
                 raise AudioError(f"{path}: corrupt or truncated audio ({_reason(exc)})") from exc
             frame.pts = None
+            if frame.format.name.startswith(("flt", "dbl")) and not np.isfinite(frame.to_ndarray()).all():
+                nonfinite += 1  # NaN or infinite float samples: a broken writer, not sound
             frames_ok += 1
             for out in resampler.resample(frame):
                 buffer.write(out.to_ndarray().tobytes())
@@ -128,6 +131,7 @@ def decode(path: Path) -> tuple[np.ndarray, dict]:
     n_out = 2 if layout == "stereo" else 1
     samples = samples[: len(samples) - len(samples) % n_out].reshape(-1, n_out).T.copy()
     info["invalid_frames"] = invalid
+    info["nonfinite_frames"] = nonfinite
     info["frames"] = frames_ok
     return samples, info
 
@@ -151,6 +155,10 @@ def load_audio(path: str | Path) -> Audio:
     seconds = samples.shape[1] / SAMPLE_RATE
     if info["frames"] == 0 or samples.shape[1] == 0:
         raise AudioError(f"{path}: not an audio file or corrupt (no audio could be decoded)")
+    if info.get("nonfinite_frames"):
+        raise AudioError(
+            f"{path}: invalid samples (NaN or infinite values in {info['nonfinite_frames']} frames)"
+        )
     if info["invalid_frames"] > 0:
         raise AudioError(f"{path}: corrupt or truncated audio ({info['invalid_frames']} undecodable frames)")
     declared = info["declared_seconds"]
