@@ -7,6 +7,7 @@ import socket
 from pathlib import Path
 
 import pytest
+from distributed import WorkerPlugin
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -67,6 +68,40 @@ def no_network(monkeypatch):
     monkeypatch.setattr(socket, "getaddrinfo", guarded_getaddrinfo)
     yield attempts
     assert not attempts, f"network attempts: {attempts}"
+
+
+class LoopbackOnly(WorkerPlugin):
+    """The same guard inside each dask worker process of a test cluster: loopback only, nothing else.
+
+    A worker cannot fail a test by itself, so it raises on the attempt, which
+    the session's task reports as its error.
+    """
+
+    name = "sessioncoder-loopback-only"
+
+    def setup(self, worker) -> None:
+        real_connect, real_connect_ex, real_getaddrinfo = (
+            socket.socket.connect,
+            socket.socket.connect_ex,
+            socket.getaddrinfo,
+        )
+
+        def connect(sock, address):
+            if not _is_local(address):
+                raise NetworkAttempt(f"network connection attempted to {address!r} from a dask worker")
+            return real_connect(sock, address)
+
+        def connect_ex(sock, address):
+            if not _is_local(address):
+                raise NetworkAttempt(f"network connection attempted to {address!r} from a dask worker")
+            return real_connect_ex(sock, address)
+
+        def getaddrinfo(host, *args, **kwargs):
+            if host is not None and not str(host).startswith(_LOCAL_PREFIXES):
+                raise NetworkAttempt(f"DNS look-up attempted for {host!r} from a dask worker")
+            return real_getaddrinfo(host, *args, **kwargs)
+
+        socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo = connect, connect_ex, getaddrinfo
 
 
 @pytest.fixture

@@ -199,6 +199,14 @@ def batch(
     formats: Annotated[
         str, typer.Option("--format", help="Comma-separated: json,md,csv,html.")
     ] = "json,md,csv,html",
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="Run on a dask cluster: its scheduler ADDRESS (tcp://host:8786), "
+            "or 'local' for a LocalCluster of --jobs workers. DIR must be the same path on every worker.",
+        ),
+    ] = None,
 ) -> None:
     """Code many sessions with a progress bar; resumes, writes DIR/summary.csv, lists failures at the end."""
     from sessioncoder.research.batch import BatchJob, collect_inputs, iter_batch, unique_stems, write_summary
@@ -222,6 +230,16 @@ def batch(
     batch_jobs = [
         BatchJob(path=p, stem=stems[p], out_dir=out_dir, codebook=book_path, settings=settings) for p in paths
     ]
+    from sessioncoder.fileio import remove_orphaned_temps
+
+    if out_dir.is_dir():
+        remove_orphaned_temps(out_dir)  # what a killed run was writing when it died
+    if scheduler:
+        from sessioncoder.research.dask_batch import iter_dask_batch
+
+        running = iter_dask_batch(batch_jobs, scheduler, workers=jobs, force=force)
+    else:
+        running = iter_batch(batch_jobs, workers=jobs, force=force)
     results = []
     with Progress(
         TextColumn("[bold]coding"),
@@ -234,7 +252,7 @@ def batch(
     ) as progress:
         task = progress.add_task("", total=len(batch_jobs))
         try:
-            for result in iter_batch(batch_jobs, workers=jobs, force=force):
+            for result in running:
                 results.append(result)
                 progress.update(task, advance=1, description=f"{result.stem}: {result.status}")
         except KeyboardInterrupt:

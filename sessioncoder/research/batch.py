@@ -92,8 +92,11 @@ class BatchResult:
 
 
 def already_done(job: BatchJob, key: str) -> CodedSession | None:
-    session_path = output_paths(job.out_dir, job.stem)["json"]
-    if not session_path.exists():
+    paths = output_paths(job.out_dir, job.stem)
+    session_path = paths["json"]
+    # Every requested output, not only the JSON: a run killed between the JSON and the report is not done.
+    formats = job.settings.get("formats", ("json", "md", "csv", "html"))
+    if not all(paths[f].exists() for f in formats if f in paths):
         return None
     try:
         session = CodedSession.load(session_path)
