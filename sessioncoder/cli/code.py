@@ -209,7 +209,14 @@ def batch(
     ] = None,
 ) -> None:
     """Code many sessions with a progress bar; resumes, writes DIR/summary.csv, lists failures at the end."""
-    from sessioncoder.research.batch import BatchJob, collect_inputs, iter_batch, unique_stems, write_summary
+    from sessioncoder.research.batch import (
+        BatchJob,
+        collect_inputs,
+        iter_batch,
+        summary_from_disk,
+        unique_stems,
+        write_summary,
+    )
 
     for item in inputs:
         if not item.exists():
@@ -256,9 +263,11 @@ def batch(
                 results.append(result)
                 progress.update(task, advance=1, description=f"{result.stem}: {result.status}")
         except KeyboardInterrupt:
-            write_summary(out_dir, results)
+            progress.stop()
+            saved = summary_from_disk(batch_jobs)  # what is on disk, finished after Ctrl-C included
+            write_summary(out_dir, saved)
             err_console.print(
-                f"interrupted: {sum(r.status != 'failed' for r in results)} of {len(batch_jobs)} sessions are saved; "
+                f"interrupted: {len(saved)} of {len(batch_jobs)} sessions are saved; "
                 "run the same command again to resume"
             )
             raise typer.Exit(130) from None

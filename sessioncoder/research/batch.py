@@ -8,8 +8,9 @@ outputs were made from the same input bytes, codebook version and settings.
 from __future__ import annotations
 
 import json
+import signal
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -144,6 +145,31 @@ def write_summary(out_dir: Path, results: list[BatchResult]) -> Path:
     return path
 
 
+def summary_from_disk(jobs: list[BatchJob]) -> list[BatchResult]:
+    """The sessions whose outputs are complete on disk, as results: the summary after an interruption.
+
+    Includes sessions that workers finished after the interruption reached the
+    parent, which the parent never heard about.
+    """
+    done = []
+    for job in jobs:
+        try:
+            key = input_key(job.path, load_codebook(job.codebook).sha256, job.settings)
+        except (OSError, SessionCoderError):
+            continue
+        session = already_done(job, key)
+        if session is not None:
+            done.append(BatchResult(job.path, job.stem, "skipped", row=summary_row(job.stem, session)))
+    return done
+
+
+def _init_worker(workers: int) -> None:
+    share_threads(workers)
+    # Ctrl-C reaches the whole process group: a worker finishes the session it is on (its outputs
+    # are written atomically) and the parent stops handing out new ones.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def iter_batch(jobs: list[BatchJob], workers: int = 1, force: bool = False) -> Iterator[BatchResult]:
     """Run jobs and yield each result as it is finished: in order with one worker, else in a process pool.
 
@@ -156,11 +182,11 @@ def iter_batch(jobs: list[BatchJob], workers: int = 1, force: bool = False) -> I
         return
     # spawn, not fork: torch and spaCy do not survive a fork of a process that has used them.
     with ProcessPoolExecutor(
-        max_workers=workers, mp_context=get_context("spawn"), initializer=share_threads, initargs=(workers,)
+        max_workers=workers, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(workers,)
     ) as pool:
         futures: list[Future[BatchResult]] = [pool.submit(run_job, job, force) for job in jobs]
         try:
-            for future in futures:
+            for future in as_completed(futures):
                 yield future.result()
         finally:  # on Ctrl-C (or an abandoned generator) do not start what is still queued
             for future in futures:
