@@ -245,20 +245,20 @@ def read_csv(path: Path) -> Transcript:
     """CSV with a header ``speaker,text`` and optional ``start,end`` (seconds or hh:mm:ss)."""
     text = _read_text(path)
     reader = csv.DictReader(io.StringIO(text), strict=True)
-    fields = [f.strip().lower() for f in (reader.fieldnames or [])]
-    if "speaker" not in fields or "text" not in fields:
-        raise InputError(
-            f"{path}:1: CSV header must include 'speaker' and 'text' (got {', '.join(fields) or 'nothing'})"
-        )
-    reader.fieldnames = fields
-    utterances: list[Utterance] = []
     try:
+        fields = [f.strip().lower() for f in (reader.fieldnames or [])]
+        if "speaker" not in fields or "text" not in fields:
+            raise InputError(
+                f"{path}:1: CSV header must include 'speaker' and 'text' (got {', '.join(fields) or 'nothing'})"
+            )
+        reader.fieldnames = fields
         rows = list(reader)
     except csv.Error as exc:
         reason = (
             'unterminated quote (a field opened with " is never closed)' if "end of data" in str(exc) else exc
         )
         raise InputError(f"{path}:{reader.line_num}: malformed CSV: {reason}") from None
+    utterances: list[Utterance] = []
     line_numbers = _csv_row_lines(text)
     for row_index, row in enumerate(rows):
         line_no = line_numbers[row_index] if row_index < len(line_numbers) else reader.line_num
