@@ -36,7 +36,8 @@ def test_report_redacts_every_format(coded, tmp_path, no_network):
         text = (out / name).read_text(encoding="utf-8")
         assert CLIENT_NAME not in text and "Kelly" not in text and "Acacia Road" not in text, name
     page = (out / "week6.html").read_text(encoding="utf-8")
-    assert 'src="../week6.wav"' in page
+    # Not linked: the link would carry the recording's file name and lead to the unredacted voices.
+    assert "<audio" not in page and 'src="../week6.wav"' not in page
     # The session JSON itself is never touched.
     assert CLIENT_NAME in coded.read_text(encoding="utf-8")
 

@@ -59,7 +59,9 @@ def write_outputs(
         audio = Path(session.source.path)
         audio_href = None
         embed_path = None
-        if session.source.kind == "audio" and audio.exists():
+        # A redacted report never links the recording: the link would carry its file name (often the
+        # client's) and lead to the unredacted voices. Embedding stays possible on request.
+        if session.source.kind == "audio" and audio.exists() and (embed_audio or not redact):
             if embed_audio:
                 embed_path = audio
             else:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from functools import cache
 from pathlib import Path
 
 from sessioncoder.schema import CodedSession, Evidence, Role
@@ -46,6 +47,14 @@ _STREET_TYPES = (
     r"Gardens|Grove|Hill|Square|Walk|Row|Mews|Parade|Rise|View|Estate)"
 )
 
+_FULL_DATE = (
+    rf"\b(?:\d{{1,2}}[/.-]\d{{1,2}}[/.-](?:19|20)\d{{2}}"
+    rf"|{_DAY}\s+(?:of\s+)?{_MONTHS}\.?,?\s+(?:19|20)\d{{2}}"
+    rf"|{_MONTHS}\.?\s+{_DAY},?\s+(?:19|20)\d{{2}})\b"
+)
+_TITLES = r"Mr|Mrs|Ms|Miss|Mx|Dr|Officer|Detective|Sergeant|Sgt|Judge|Nurse|Auntie|Uncle"
+_NAME_WORD = r"[A-Z](?:[a-z]+|['’][A-Z][a-z]+)(?:-[A-Z][a-z]+)?"
+
 # Without a house number only unambiguous street words count: "Crown Court" is not an address.
 _STREET_NAMES = r"(?:Road|Rd|Street|Avenue|Ave|Lane|Close|Drive|Crescent|Terrace|Gardens|Grove|Mews|Parade)"
 
@@ -60,11 +69,18 @@ PATTERNS: list[tuple[str, re.Pattern[str]]] = [
             re.IGNORECASE,
         ),
     ),
+    # A full date with a year, wherever it is said: in supervision talk that is a date of birth or an
+    # offence, release or court date, all personal; appointment dates are said without a year.
+    (DOB, re.compile(_FULL_DATE, re.IGNORECASE)),
+    # A title and a capitalised word: "Mrs Patel", "Officer Daniels" (the title is kept).
+    (NAME, re.compile(rf"\b(?:{_TITLES})\.?\s+(?P<v>{_NAME_WORD}(?:\s+{_NAME_WORD})?)")),
     (
         PHONE,
         re.compile(
             r"(?<![\w/])(?:\+44\s?\(?0?\)?\s?|0)(?:\d[\s-]?){9,10}(?!\d)"  # UK mobile and landline
-            r"|(?<![\w/])\d{3}[\s-]\d{3}[\s-]\d{4}(?!\d)"  # 555 123 4567
+            # US: (718) 555-0143, 718.555.0167, +1 212 555 0199, 1-800-555-0136, 2015550123
+            r"|(?<![\w/])(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\d{3}[\s.-])\d{3}[\s.-]\d{4}(?!\d)"
+            r"|(?<![\w/+])[2-9]\d{2}[2-9]\d{6}(?!\d)"
         ),
     ),
     (
@@ -84,6 +100,62 @@ _GENERIC_LABEL = re.compile(
     r"interviewer|interviewee|therapist|unknown|s|channel|ch|left|right)?[\s_-]*(?:\d+|[a-z])?$",
     re.IGNORECASE,
 )
+
+# Words that start with a capital but are not places, after "in", "from", "at" ...
+_NOT_PLACES = frozenset(
+    re.findall(
+        r"\w+",
+        """january february march april may june july august september october november december
+        monday tuesday wednesday thursday friday saturday sunday mondays tuesdays wednesdays thursdays
+        fridays saturdays sundays christmas easter ramadan eid probation court english god mum mom dad
+        nan nana grandma grandad the this that""",
+    )
+)
+# "at Crown Court", "to the Job Centre": services everyone on probation goes to, not where they live.
+_SERVICES = frozenset(
+    re.findall(
+        r"\w+",
+        "court courts centre center office service services council group programme program meeting meetings team unit",
+    )
+)
+# \b after the letters, so "Valentine's" is never matched as "Valentin"; "Don't" is not a name.
+_TITLE_WORD = re.compile(r"(?<![\w'’])[A-Z][a-z]+(?:['’][A-Z][a-z]+)?\b(?!['’]t\b)")
+_SURNAME = re.compile(rf"\s+({_NAME_WORD})\b(?!['’]t\b)")
+_PLACE_CONTEXT = re.compile(
+    r"\b(?:in|from|to|near|at|outside|around|round|towards|of|across|through)\s+"
+    r"(?P<v>[A-Z][a-z]+(?:\s+[A-Z][a-z]+){0,2})\b"
+)
+
+
+@cache
+def first_names() -> frozenset[str]:
+    """The first-name list shipped beside this module (see its header for where it comes from)."""
+    lines = Path(__file__).with_name("first_names.txt").read_text(encoding="utf-8").splitlines()
+    return frozenset(line.strip() for line in lines if line.strip() and not line.startswith("#"))
+
+
+def _gazetteer_spans(text: str) -> list[tuple[int, int, str, int]]:
+    """Title-case first names (with a surname after them) and capitalised words where a place is said.
+
+    spaCy's small model misses many single first names ("Tasha from the drug service") and small
+    places ("down by the canal in Kirkstall"); these two cues catch most of them.
+    """
+    names = first_names()
+    spans: list[tuple[int, int, str, int]] = []
+    for match in _TITLE_WORD.finditer(text):
+        if match.group().lower() not in names or match.group().lower() in _NOT_PLACES:
+            continue
+        end = match.end()
+        surname = _SURNAME.match(text, end)
+        if surname and surname.group(1).lower() not in _NOT_PLACES:
+            end = surname.end(1)
+        spans.append((match.start(), end, NAME, 1))
+    for match in _PLACE_CONTEXT.finditer(text):
+        words = match.group("v").lower().split()
+        if words[0] not in _NOT_PLACES and words[-1] not in _SERVICES:
+            spans.append((match.start("v"), match.end("v"), PLACE, 3))
+    return spans
+
 
 _ROLE_LABEL: dict[Role, str] = {"officer": "Officer", "client": "Client", "unknown": "Speaker"}
 
@@ -161,10 +233,14 @@ class Redactor:
                 spans.append((start, end, label, 0))
         if self._names_re is not None:
             spans.extend((m.start(), m.end(), NAME, 1) for m in self._names_re.finditer(text))
+        spans.extend(_gazetteer_spans(text))
         return spans
 
-    def redact_many(self, texts: Sequence[str]) -> list[str]:
-        """Redact several texts; one spaCy pass over all of them (much faster than one call each)."""
+    def spans_many(self, texts: Sequence[str]) -> list[list[tuple[int, int, str]]]:
+        """For each text, the (start, end, placeholder) spans to redact: sorted, never overlapping.
+
+        One spaCy pass over all the texts (much faster than one call each).
+        """
         texts = list(texts)
         entity_spans: list[list[tuple[int, int, str, int]]] = [[] for _ in texts]
         if self.use_ner and any(t.strip() for t in texts):
@@ -179,9 +255,16 @@ class Redactor:
                     placeholder = ENTITY_PLACEHOLDERS.get(ent.label_)
                     if placeholder:
                         entity_spans[i].append((ent.start_char, ent.end_char, placeholder, 2))
+        return [
+            _merge_spans(self._pattern_spans(text) + ents)
+            for text, ents in zip(texts, entity_spans, strict=True)
+        ]
+
+    def redact_many(self, texts: Sequence[str]) -> list[str]:
+        """Redact several texts in one pass."""
+        texts = list(texts)
         out = []
-        for text, ents in zip(texts, entity_spans, strict=True):
-            spans = _merge_spans(self._pattern_spans(text) + ents)
+        for text, spans in zip(texts, self.spans_many(texts), strict=True):
             for start, end, label in reversed(spans):
                 text = text[:start] + label + text[end:]
             out.append(text)
