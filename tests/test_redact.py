@@ -92,3 +92,26 @@ def test_file_name_is_redacted():
     r = Redactor(extra_names=["Darren Smith"], use_ner=False)
     assert r.redact_filename("darren_smith_week3.wav") == "name_week3.wav"
     assert r.redact_filename("session-2024-05-01.wav") == "session-2024-05-01.wav"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Is her number still (718) 555-0143?", f"Is her number still {PHONE}?"),
+        ("Call 1-800-555-0136 or +1 212 555 0199.", f"Call {PHONE} or {PHONE}."),
+        ("Cell is 2015550123, no dashes.", f"Cell is {PHONE}, no dashes."),
+        ("That's right, 14th of March 1991.", f"That's right, {DOB}."),
+        ("It's 30.04.1979.", f"It's {DOB}."),
+        ("Tasha from the drug service rang.", f"{NAME} from the drug service rang."),
+        ("The DCFS worker is Amanda Price.", f"The DCFS worker is {NAME}."),
+        ("Ask for Officer Daniels.", f"Ask for Officer {NAME}."),
+        ("I stayed at Chloe's flat.", f"I stayed at {NAME}'s flat."),
+        ("We went to Blackpool for the day.", f"We went to {PLACE} for the day."),
+        # Everyday words that are also first names, and what is not a place, stay.
+        ("Will you ring me? I hope so. Don't worry.", "Will you ring me? I hope so. Don't worry."),
+        ("See you in March at the Job Centre.", "See you in March at the Job Centre."),
+        ("It was Valentine's Day on the 14th.", "It was Valentine's Day on the 14th."),
+    ],
+)
+def test_patterns_alone_catch_what_the_small_ner_model_misses(patterns_only, text, expected):
+    assert patterns_only.redact(text) == expected
