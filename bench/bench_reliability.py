@@ -124,9 +124,7 @@ def bench_throughput(n_sessions: int = 16) -> None:
         return
     book = str(resolve_codebook_path("stics"))
     settings = {"use_model": True, "audio": {"asr_model": "base"}, "formats": ["json", "md", "csv", "html"]}
-    print(
-        f"\nthroughput: {n_sessions} transcripts (~{2.5 * 40:.0f} utterances each), rules + MI model, all formats"
-    )
+    print(f"\nthroughput: {n_sessions} transcripts (60-90 utterances each), rules + MI model, all formats")
     print("  wall = from the call to the last session, start-up included (processes, models, cluster);")
     print("  steady = sessions/min between the first result and the last")
     print(f"{'how':<28} {'wall s':>7} {'per min':>8} {'first s':>8} {'steady/min':>11}")
