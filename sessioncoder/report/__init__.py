@@ -68,7 +68,9 @@ def write_outputs(
                 audio_href = os.path.relpath(audio.resolve(), out_dir.resolve())
         rendered["html"] = render_html(shown, codebook, audio_href=audio_href, embed_audio_path=embed_path)
     written = []
-    for fmt, text in rendered.items():
+    # The session JSON last: once it is on disk, every report of the session is too, so a run killed
+    # in between is seen as unfinished and the session is coded again (batch resume relies on it).
+    for fmt, text in sorted(rendered.items(), key=lambda item: item[0] == "json"):
         write_text_atomic(paths[fmt], text)
         written.append(paths[fmt])
     return written

@@ -66,7 +66,10 @@ def _lost_result(job: BatchJob, exc: BaseException) -> BatchResult:
     from distributed import KilledWorker
 
     if isinstance(exc, KilledWorker):
-        reason = "the workers coding it died twice (killed, or out of memory); not retried again"
+        reason = (
+            "the workers coding it died (killed, or out of memory) as often as the scheduler allows "
+            "(twice with the settings in the README); not retried again"
+        )
     else:
         reason = f"lost on the cluster: {type(exc).__name__}: {exc}"
     return BatchResult(job.path, job.stem, "failed", error=f"{job.path}: {reason}")
