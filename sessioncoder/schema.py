@@ -289,6 +289,17 @@ class TopicTime(Record):
     share: float
 
 
+class TopicSegment(Record):
+    """A run of talk on one topic: utterance indices ``first``..``last`` (backchannels inside included)."""
+
+    topic: str
+    first: int
+    last: int
+    start: float | None = None
+    end: float | None = None
+    utterances: int = 0
+
+
 class Content(Record):
     basis: Literal["time", "words"]
     topics: list[TopicTime] = Field(default_factory=list)

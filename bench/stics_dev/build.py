@@ -5,7 +5,7 @@ Each ``coded/<session>.coded`` file holds one utterance per line::
     # officer: Officer        (header: the speaker labels written to the transcript)
     # client: Client
     O: How have things been since last week? | ci oq
-    C: Not bad. | 
+    C: Not bad. |
 
 ``O``/``C`` say who speaks; after ``|`` come the human codes as the short
 aliases below (one place to read them, so the coding stays legible). The

@@ -1,0 +1,141 @@
+"""Topics as segments of talk, not as lines.
+
+A human coder codes the discussion, not the sentence: once the officer asks
+about the drinking, the client's "Round at Kyle's, a few cans" and "Honestly?
+Every time." are drinking talk too, and the topic ends when the talk moves on.
+Utterances first get their *own* topics (rules and the semantic coder); then,
+per topic:
+
+* **gaps are bridged**: between two utterances on the same topic no more than
+  ``topic_gap`` utterances apart, the ones in between are on it too (the talk
+  stayed there);
+* **responses carry it forward**: up to ``topic_carry_forward`` following
+  utterances that have no topic of their own and *respond* (a client answering
+  the officer's question, an officer reflection, or any turn of at most
+  ``topic_carry_over_max_words`` words) take the topic;
+* bare backchannels ("Yeah.", "Right.") carry no code but do not end a segment.
+
+Carried codes have ``source="context"`` and say which utterance they came from.
+A segment is then a maximal run of utterances on one topic; the profile's topic
+minutes add up segment time (first start to last end, backchannels included),
+not line time.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+from sessioncoder.coding.codebook import Codebook
+from sessioncoder.schema import CodeAssignment, TopicSegment, Utterance
+
+REFLECTION_CODES = frozenset({"mi.simple_reflection", "mi.complex_reflection"})
+_WORDS = re.compile(r"[a-z']+")
+
+
+def words(text: str) -> list[str]:
+    return _WORDS.findall(text.lower().replace("’", "'"))
+
+
+def is_backchannel(codebook: Codebook, text: str) -> bool:
+    """Nothing but backchannel phrases ("Yeah.", "Okay, thank you.", "Go on then.")."""
+    rest = " ".join(words(text))
+    for phrase in sorted((b.lower() for b in codebook.settings.backchannels), key=len, reverse=True):
+        rest = re.sub(rf"(?<![a-z']){re.escape(phrase)}(?![a-z'])", " ", rest)
+    return not rest.strip()
+
+
+def _responds(codebook: Codebook, utterances: list[Utterance], codes: list[set[str]], j: int) -> bool:
+    """Whether utterance ``j`` answers or reflects the one before (so it stays on its topic)."""
+    if j == 0:
+        return False
+    u, before = utterances[j], utterances[j - 1]
+    if u.role == "client" and before.role == "officer" and "?" in before.text:
+        return True  # the officer's question sets what the answer is about
+    if u.role == "officer" and codes[j] & REFLECTION_CODES:
+        return True
+    return len(words(u.text)) <= codebook.settings.topic_carry_over_max_words
+
+
+def segment_topics(
+    codebook: Codebook, utterances: list[Utterance], per_utterance: list[list[CodeAssignment]]
+) -> list[TopicSegment]:
+    """Extend topics over the talk that stays on them (in place) and return the segments."""
+    settings = codebook.settings
+    topic_ids = [c.id for c in codebook.topics()]
+    n = len(utterances)
+    back = [is_backchannel(codebook, u.text) for u in utterances]
+    for i in range(n):
+        if back[i]:  # coding convention: backchannels carry no code, even inside a topic
+            per_utterance[i][:] = [a for a in per_utterance[i] if a.code not in topic_ids]
+    codes = [{a.code for a in assignments} for assignments in per_utterance]
+    own = [c.intersection(topic_ids) for c in codes]
+    carried: list[dict[str, int]] = [{} for _ in range(n)]  # topic -> utterance it came from
+    for topic in topic_ids:
+        on = [i for i in range(n) if topic in own[i]]
+        for a, b in itertools.pairwise(on):
+            if b - a <= settings.topic_gap:
+                for j in range(a + 1, b):
+                    if not back[j]:
+                        carried[j].setdefault(topic, a)
+        for a in on:
+            j = a + 1
+            while j < n and j <= a + settings.topic_carry_forward:
+                if not back[j]:
+                    if own[j] or not _responds(codebook, utterances, codes, j):
+                        break
+                    carried[j].setdefault(topic, a)
+                j += 1
+    for i in range(n):
+        for topic, origin in carried[i].items():
+            if topic in own[i]:
+                continue
+            source = next((a for a in per_utterance[origin] if a.code == topic), None)
+            per_utterance[i].append(
+                CodeAssignment(
+                    code=topic,
+                    confidence=min(
+                        source.confidence if source else 1.0, settings.topic_carry_over_confidence
+                    ),
+                    source="context",
+                    rule="topic.segment",
+                    evidence=f"same discussion as utterance {utterances[origin].index}",
+                )
+            )
+    return segments_of(codebook, utterances, per_utterance)
+
+
+def segments_of(
+    codebook: Codebook, utterances: list[Utterance], per_utterance: list[list[CodeAssignment]]
+) -> list[TopicSegment]:
+    """Maximal runs of utterances on one topic; backchannels inside a run belong to it."""
+    segments: list[TopicSegment] = []
+    for topic in (c.id for c in codebook.topics()):
+        start: int | None = None
+        last: int | None = None
+        for i, assignments in enumerate(per_utterance):
+            has = any(a.code == topic for a in assignments)
+            if has:
+                if start is None:
+                    start = i
+                last = i
+            elif start is not None and not is_backchannel(codebook, utterances[i].text):
+                segments.append(_segment(topic, utterances, start, last))
+                start = last = None
+        if start is not None and last is not None:
+            segments.append(_segment(topic, utterances, start, last))
+    segments.sort(key=lambda s: (s.first, s.topic))
+    return segments
+
+
+def _segment(topic: str, utterances: list[Utterance], first: int, last: int | None) -> TopicSegment:
+    last = first if last is None else last
+    span = utterances[first : last + 1]
+    return TopicSegment(
+        topic=topic,
+        first=utterances[first].index,
+        last=utterances[last].index,
+        start=span[0].start,
+        end=span[-1].end,
+        utterances=len(span),
+    )
