@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 from bench.stics import load_dev, micro  # noqa: E402
 from sessioncoder.coding import default_coders, merge_codes, run_coders  # noqa: E402
 from sessioncoder.coding.codebook import load_codebook  # noqa: E402
-from sessioncoder.coding.semantic import SemanticCoder  # noqa: E402
+from sessioncoder.coding.semantic import SemanticCoder, semantic_encoder  # noqa: E402
 
 GRID = [round(x, 3) for x in np.arange(0.30, 0.901, 0.025)]
 OFF = 2.0  # never reached by a cosine similarity
@@ -50,7 +50,7 @@ def main() -> int:
     book = base.model_copy(deep=True)
     for code in candidates:
         book.codes[code].semantic_threshold = book.codes[code].semantic_threshold or 1.0
-    encoder = next(c for c in coders if hasattr(c, "code_texts")).encoder
+    encoder = semantic_encoder(book, next((c for c in coders if hasattr(c, "code_texts")), None))
     semantic = SemanticCoder(book, encoder)
     order = semantic.prototypes.codes
     prepared = []
