@@ -23,6 +23,7 @@ not line time.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 
@@ -37,12 +38,19 @@ def words(text: str) -> list[str]:
     return _WORDS.findall(text.lower().replace("’", "'"))
 
 
+@functools.cache
+def _backchannel_re(phrases: tuple[str, ...]) -> re.Pattern[str]:
+    # longest first, so "go on then" is removed whole before "go on"
+    ordered = sorted({p.lower() for p in phrases}, key=len, reverse=True)
+    return re.compile(r"(?<![a-z'])(?:" + "|".join(re.escape(p) for p in ordered) + r")(?![a-z'])")
+
+
 def is_backchannel(codebook: Codebook, text: str) -> bool:
     """Nothing but backchannel phrases ("Yeah.", "Okay, thank you.", "Go on then.")."""
     rest = " ".join(words(text))
-    for phrase in sorted((b.lower() for b in codebook.settings.backchannels), key=len, reverse=True):
-        rest = re.sub(rf"(?<![a-z']){re.escape(phrase)}(?![a-z'])", " ", rest)
-    return not rest.strip()
+    if not codebook.settings.backchannels:
+        return not rest
+    return not _backchannel_re(tuple(codebook.settings.backchannels)).sub(" ", rest).strip()
 
 
 def _responds(codebook: Codebook, utterances: list[Utterance], codes: list[set[str]], j: int) -> bool:
