@@ -91,3 +91,23 @@ def test_a_long_unrelated_turn_is_not_carried():
     per = code_utterances(utterances, BOOK, [RuleCoder(BOOK)])
     assert SUB in topics(per, 1)
     assert SUB not in topics(per, 2)
+
+
+def test_a_named_associate_keeps_the_topic_but_the_client_addressed_by_name_does_not():
+    lines = [
+        ("officer", "Morning Dean, come in."),
+        ("client", "I was out with the lads again, me and Kyle were drinking all night."),
+        ("officer", "Tell me about your job search, Dean."),
+        ("client", "I applied to the warehouse."),
+        ("officer", "Did the interview go well?"),
+        ("client", "Not really, I was hungover."),
+        ("officer", "Right. And how about money this week, any problems paying the rent?"),
+        ("client", "Kyle lent me fifty quid."),
+    ]
+    utterances = session(lines)
+    per = code_utterances(utterances, BOOK, [RuleCoder(BOOK)])
+    assoc = "topic.criminal_associates"
+    assert assoc in topics(per, 1)
+    named = next(a for a in per[7] if a.code == assoc)
+    assert named.rule == "topic.named_person" and named.evidence.startswith("Kyle")
+    assert assoc not in topics(per, 2)  # "Dean" is the client, not an associate

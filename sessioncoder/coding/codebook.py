@@ -200,6 +200,9 @@ class CoderSettings(_Spec):
     # utterances on one topic, and carry a topic forward over this many responding utterances.
     topic_gap: int = Field(default=3, ge=0)
     topic_carry_forward: int = Field(default=3, ge=0)
+    # Topics that follow a named person: a name said in a turn on one of these topics puts later
+    # and earlier turns naming that person on it too ("Kyle" once he is one of the lads).
+    topic_anchor_names: list[str] = Field(default_factory=list)
     # Which coder's assignment is kept when several give the same code, and whose codes an
     # ``overrides`` entry may displace: earlier in the list wins.
     precedence: list[str] = Field(default_factory=lambda: ["human", "rule", "model", "semantic", "context"])

@@ -13,7 +13,10 @@ per topic:
   utterances that have no topic of their own and *respond* (a client answering
   the officer's question, an officer reflection, or any turn of at most
   ``topic_carry_over_max_words`` words) take the topic;
-* bare backchannels ("Yeah.", "Right.") carry no code but do not end a segment.
+* bare backchannels ("Yeah.", "Right.") carry no code but do not end a segment;
+* for the codebook's ``topic_anchor_names`` topics (associates), a person named in a
+  turn on the topic keeps it wherever they are named again ("Kyle" once he is one of
+  the lads); names used to address the client do not count.
 
 Carried codes have ``source="context"`` and say which utterance they came from.
 A segment is then a maximal run of utterances on one topic; the profile's topic
@@ -53,6 +56,103 @@ def is_backchannel(codebook: Codebook, text: str) -> bool:
     return not _backchannel_re(tuple(codebook.settings.backchannels)).sub(" ", rest).strip()
 
 
+_NAME = re.compile(r"(?<![.?!]\s)(?<!^)\b([A-Z][a-z]{2,})\b")
+_VOCATIVE = re.compile(
+    r"(?:^|[.?!]\s+)(?:(?:hi|hello|hiya|hey|morning|afternoon|evening|thanks|cheers|come on|okay|ok|right|so)\s+)?"
+    r"([A-Z][a-z]{2,})(?=,|\s*[.?!]|$)|(?:^|[.?!]\s+)(?:hi|hello|hiya|hey|morning|thanks|cheers|come on)\s+([A-Z][a-z]{2,})"
+    r"|,\s*([A-Z][a-z]{2,})\s*[.?!]",
+    re.IGNORECASE,
+)
+_WORD_CAP = re.compile(r"\b([A-Z][a-z]{2,})\b")
+_NOT_NAMES = frozenset(
+    [
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+        "Christmas",
+        "Okay",
+        "Yeah",
+        "Right",
+        "Well",
+        "Now",
+        "Then",
+        "Just",
+        "Maybe",
+        "Honestly",
+        "Sorry",
+        "Thanks",
+        "Please",
+        "Mum",
+        "Mom",
+        "Dad",
+        "Nan",
+        "Gran",
+        "Sir",
+        "Miss",
+        "Court",
+        "Probation",
+        "Universal",
+        "Credit",
+    ]
+)
+
+
+def anchor_names(
+    codebook: Codebook,
+    utterances: list[Utterance],
+    per_utterance: list[list[CodeAssignment]],
+    back: list[bool],
+) -> None:
+    """Turns naming a person first met in a turn on an anchoring topic are on that topic too (in place)."""
+    topics = codebook.settings.topic_anchor_names
+    if not topics:
+        return
+    # The people in the room are not the topic: speaker labels, and names used to address someone
+    # ("Morning Dean", "Reece, how much...", "...don't be boring, Dean.").
+    present = {u.speaker for u in utterances}
+    for u in utterances:
+        present.update(g for m in _VOCATIVE.finditer(u.text) for g in m.groups() if g)
+    # A name is a capitalised word seen mid-sentence somewhere in the session; once known it counts
+    # at the start of a sentence too ("Kyle lent me fifty quid").
+    known = {n for u in utterances for n in _NAME.findall(u.text)} - _NOT_NAMES - present
+    names = [set(_WORD_CAP.findall(u.text)) & known for u in utterances]
+    for topic in topics:
+        anchors: dict[str, int] = {}
+        for i, assignments in enumerate(per_utterance):
+            if any(a.code == topic and a.source != "context" for a in assignments):
+                for name in names[i]:
+                    anchors.setdefault(name, i)
+        for i, assignments in enumerate(per_utterance):
+            hit = next((n for n in names[i] if n in anchors and anchors[n] != i), None)
+            if hit is None or back[i] or any(a.code == topic for a in assignments):
+                continue
+            assignments.append(
+                CodeAssignment(
+                    code=topic,
+                    confidence=codebook.settings.topic_carry_over_confidence,
+                    source="context",
+                    rule="topic.named_person",
+                    evidence=f"{hit}, named on this topic in utterance {utterances[anchors[hit]].index}",
+                )
+            )
+
+
 def _responds(codebook: Codebook, utterances: list[Utterance], codes: list[set[str]], j: int) -> bool:
     """Whether utterance ``j`` answers or reflects the one before (so it stays on its topic)."""
     if j == 0:
@@ -76,6 +176,7 @@ def segment_topics(
     for i in range(n):
         if back[i]:  # coding convention: backchannels carry no code, even inside a topic
             per_utterance[i][:] = [a for a in per_utterance[i] if a.code not in topic_ids]
+    anchor_names(codebook, utterances, per_utterance, back)
     codes = [{a.code for a in assignments} for assignments in per_utterance]
     own = [c.intersection(topic_ids) for c in codes]
     carried: list[dict[str, int]] = [{} for _ in range(n)]  # topic -> utterance it came from
