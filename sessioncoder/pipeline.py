@@ -65,21 +65,22 @@ def code_transcript(
     codebook: Codebook | None = None,
     coders: list[Coder] | None = None,
     use_model: bool = True,
+    use_semantic: bool = True,
 ) -> CodedSession:
-    """Code every utterance and compute the profile.
+    """Code every utterance and compute the profile (``use_semantic=False``: no semantic coder).
 
     >>> from sessioncoder.schema import SourceInfo, Utterance
     >>> t = Transcript(source=SourceInfo(path="x.txt", sha256="0", kind="transcript", format="txt"),
     ...     utterances=[Utterance(index=0, speaker="PO", role="officer", text="How have things been since last week?"),
     ...                 Utterance(index=1, speaker="SU", role="client", text="I've cut down on the drinking.")])
-    >>> s = code_transcript(t, use_model=False)
+    >>> s = code_transcript(t, use_model=False, use_semantic=False)
     >>> s.utterances[0].code_ids
     ['structuring.check_in', 'mi.open_question']
     """
     codebook = codebook or load_codebook()
     warnings: list[str] = []
     if coders is None:
-        coders, warnings = default_coders(codebook, use_model=use_model)
+        coders, warnings = default_coders(codebook, use_model=use_model, use_semantic=use_semantic)
     utterances = [u.model_copy(deep=True) for u in transcript.utterances]
     for u in utterances:
         u.codes = []

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 
 from sessioncoder.coding.codebook import Codebook
+from sessioncoder.coding.topics import segments_of
 from sessioncoder.schema import (
     CodeCount,
     CodedSession,
@@ -19,6 +20,8 @@ from sessioncoder.schema import (
     MissedOpportunity,
     Miti,
     MitiScore,
+    OverallSkill,
+    PraiseCriticism,
     Profile,
     Rating,
     SkillArea,
@@ -175,14 +178,20 @@ def _positions(utterances: list[Utterance], timed: bool) -> list[float]:
 
 
 def _content(codebook: Codebook, utterances: list[Utterance], timed: bool, total_minutes: float) -> Content:
+    """Minutes per topic from topic segments: a turn inside a run of talk on a topic counts for it
+    (backchannels too), and a turn inside several segments gives each an equal part of its time."""
     wpm = codebook.settings.words_per_minute
     topics = codebook.topics()
-    topic_ids = {t.id for t in topics}
+    segments = segments_of(codebook, utterances, [u.codes for u in utterances])
+    position = {u.index: i for i, u in enumerate(utterances)}
+    covering: list[set[str]] = [set() for _ in utterances]
+    for segment in segments:
+        for i in range(position[segment.first], position[segment.last] + 1):
+            covering[i].add(segment.topic)
     minutes: Counter[str] = Counter()
     counts: Counter[str] = Counter()
     untopiced = 0.0
-    for u in utterances:
-        mine = [c for c in dict.fromkeys(u.code_ids) if c in topic_ids]
+    for u, mine in zip(utterances, covering, strict=True):
         length = utterance_minutes(u, timed, wpm)
         if not mine:
             untopiced += length
@@ -216,6 +225,54 @@ def _content(codebook: Codebook, utterances: list[Utterance], timed: bool, total
         share_untopiced=untopiced / total,
         procriminal_discussed=bool(procriminal),
         procriminal_evidence=[evidence_for(u, "topic.procriminal_attitudes") for u in procriminal[:5]],
+        segments=segments,
+    )
+
+
+POSITIVE = ("behavioural.reinforcement", "relationship.affirmation")
+NEGATIVE = ("behavioural.disapproval", "mi.confront")
+STICS_AREAS = ("structuring", "relationship", "behavioural", "cognitive")
+
+
+def praise_criticism(counts: Counter[str], guidance: float = 5.0) -> PraiseCriticism:
+    """Reinforcement + affirmation against disapproval + confront, against Trotter's 5:1.
+
+    >>> praise_criticism(Counter({"behavioural.reinforcement": 4, "relationship.affirmation": 2, "mi.confront": 1})).display
+    '6:1 (guidance at least 5:1: met)'
+    """
+    positive = sum(counts[c] for c in POSITIVE)
+    negative = sum(counts[c] for c in NEGATIVE)
+    ratio = positive / negative if negative else None
+    if positive == 0 and negative == 0:
+        meets, shown = None, "no praise or criticism"
+    else:
+        meets = negative == 0 or positive >= guidance * negative
+        shown = f"{positive}:{negative}" if negative == 0 else f"{ratio:.3g}:1"
+    verdict = "n/a" if meets is None else "met" if meets else "not met"
+    return PraiseCriticism(
+        positive=positive,
+        negative=negative,
+        ratio=ratio,
+        guidance=guidance,
+        meets_guidance=meets,
+        display=f"{shown} (guidance at least {guidance:g}:1: {verdict})",
+    )
+
+
+def overall_skill(areas: list[SkillArea]) -> OverallSkill:
+    """The mean of the four STICS area scores, each the share of its skills seen at least once."""
+    scores = {a.id: a.score for a in areas if a.id in STICS_AREAS}
+    if not scores:
+        return OverallSkill(score=0.0, computation="no STICS skill areas in this codebook")
+    score = sum(scores.values()) / len(scores)
+    terms = " + ".join(f"{area} {value:.2f}" for area, value in scores.items())
+    return OverallSkill(
+        score=score,
+        areas=scores,
+        computation=(
+            f"mean of the {len(scores)} STICS area scores (each: share of the area's skills used at least "
+            f"once) = ({terms}) / {len(scores)} = {score:.2f}"
+        ),
     )
 
 
@@ -298,6 +355,7 @@ def compute_profile(session: CodedSession, codebook: Codebook) -> Profile:
         for c in codebook.codes.values()
     ]
     positions = _positions(utterances, timed)
+    areas = _skill_areas(codebook, utterances, counts)
     return Profile(
         duration_minutes=round(duration_minutes, 3),
         duration_basis="time" if timed else "words",
@@ -305,7 +363,9 @@ def compute_profile(session: CodedSession, codebook: Codebook) -> Profile:
         talk_time=_talk_time(utterances, timed),
         code_counts=code_counts,
         miti=compute_miti(counts),
-        skill_areas=_skill_areas(codebook, utterances, counts),
+        skill_areas=areas,
+        overall_skill=overall_skill(areas),
+        praise_criticism=praise_criticism(counts),
         content=_content(codebook, utterances, timed, duration_minutes),
         structure=_structure(codebook, utterances, positions),
         missed_opportunities=_missed_opportunities(codebook, utterances),

@@ -312,6 +312,17 @@ class TopicTime(Record):
     share: float
 
 
+class TopicSegment(Record):
+    """A run of talk on one topic: utterance indices ``first``..``last`` (backchannels inside included)."""
+
+    topic: str
+    first: int
+    last: int
+    start: float | None = None
+    end: float | None = None
+    utterances: int = 0
+
+
 class Content(Record):
     basis: Literal["time", "words"]
     topics: list[TopicTime] = Field(default_factory=list)
@@ -321,6 +332,30 @@ class Content(Record):
     share_untopiced: float = 0.0
     procriminal_discussed: bool = False
     procriminal_evidence: list[Evidence] = Field(default_factory=list)
+    # Topic minutes come from these runs of talk (coding/topics.py), not from single lines.
+    segments: list[TopicSegment] = Field(default_factory=list)
+
+
+class PraiseCriticism(Record):
+    """Positive remarks (reinforcement, affirmation) against criticism (disapproval, confront).
+
+    Trotter's guidance: at least five positive remarks for each criticism.
+    """
+
+    positive: int = 0
+    negative: int = 0
+    ratio: float | None = None  # positive / negative; None without criticism
+    guidance: float = 5.0
+    meets_guidance: bool | None = None  # None when there was neither praise nor criticism
+    display: str = ""
+
+
+class OverallSkill(Record):
+    """One figure across the four STICS skill areas, with how it was computed."""
+
+    score: float = Field(ge=0.0, le=1.0)
+    areas: dict[str, float] = Field(default_factory=dict)
+    computation: str = ""
 
 
 class StructureItem(Record):
@@ -353,6 +388,8 @@ class Profile(Record):
     code_counts: list[CodeCount] = Field(default_factory=list)
     miti: Miti
     skill_areas: list[SkillArea] = Field(default_factory=list)
+    overall_skill: OverallSkill | None = None
+    praise_criticism: PraiseCriticism | None = None
     content: Content
     structure: list[StructureItem] = Field(default_factory=list)
     missed_opportunities: list[MissedOpportunity] = Field(default_factory=list)

@@ -19,7 +19,7 @@ def test_shipped_codebook_has_every_spec_id_exactly():
     for code in book.codes.values():
         assert code.definition and code.examples, code.id
         assert code.rules, f"{code.id} has no rules"
-    assert book.sha256 and book.ref().version == "1.0.0"
+    assert book.sha256 and book.ref().version == "1.1.0"
 
 
 @pytest.mark.skipif(not SPEC.exists(), reason="../shared/docs/codebook-spec.md not present")

@@ -104,6 +104,12 @@ def code(
     no_model: Annotated[
         bool, typer.Option("--no-model", help="Rules only: do not use the trained MI model.")
     ] = False,
+    no_semantic: Annotated[
+        bool,
+        typer.Option(
+            "--no-semantic", help="Do not use the semantic coder (codebook prototypes); rules and model only."
+        ),
+    ] = False,
     officer: Annotated[
         str | None, typer.Option("--officer", help="Speaker id that is the officer (overrides inference).")
     ] = None,
@@ -140,7 +146,7 @@ def code(
             transcript = read_input(
                 path, audio_options, cache_path=out_dir / f"{stem}.transcript.json", officer=officer
             )
-            session = code_transcript(transcript, book, use_model=not no_model)
+            session = code_transcript(transcript, book, use_model=not no_model, use_semantic=not no_semantic)
             written = write_outputs(
                 session, book, out_dir, stem, fmt_list, redact=redact, embed_audio=embed_audio
             )

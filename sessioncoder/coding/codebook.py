@@ -33,7 +33,7 @@ CODEBOOK_DIR = Path(
 )
 DEFAULT_CODEBOOK = "stics"
 
-# The ids fixed by shared/docs/codebook-spec.md (version 1). Kept here, not only
+# The ids fixed by shared/docs/codebook-spec.md (version 1.1). Kept here, not only
 # in the YAML, so that a user's codebook cannot silently drop or rename one.
 SPEC_CODE_IDS: tuple[str, ...] = (
     "structuring.check_in", "structuring.review", "structuring.agenda", "structuring.homework", "structuring.summary",
@@ -47,6 +47,8 @@ SPEC_CODE_IDS: tuple[str, ...] = (
     "topic.procriminal_attitudes", "topic.criminal_associates", "topic.substance_use", "topic.employment_education",
     "topic.family_relationships", "topic.leisure", "topic.antisocial_pattern", "topic.accommodation", "topic.finance",
     "topic.emotional_wellbeing", "topic.probation_conditions",
+    # version 1.1
+    "structuring.plan_link", "behavioural.community_resources",
 )  # fmt: skip
 
 CODE_ID_RE = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
@@ -147,9 +149,16 @@ class CodeSpec(_Spec):
     # Structuring: where in the session this move belongs.
     expected_position: Literal["start", "end", "any"] | None = None
     implies: list[str] = Field(default_factory=list)
+    # Codes this one displaces on the same utterance when they come from a lower-precedence
+    # source (a summary is not also a simple reflection just because the MI model says so).
+    overrides: list[str] = Field(default_factory=list)
     rules: list[RuleSpec] = Field(default_factory=list)
+    # Semantic coder: more examples that the rules need not match, and the similarity to the
+    # nearest prototype at which the code is given (None: left to the rules).
+    prototypes: list[ExampleSpec] = Field(default_factory=list)
+    semantic_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
 
-    _examples = field_validator("examples", "counter_examples", mode="before")(
+    _examples = field_validator("examples", "counter_examples", "prototypes", mode="before")(
         classmethod(lambda cls, v: _as_examples(v))
     )
 
@@ -183,12 +192,35 @@ class SkillAreaSpec(_Spec):
     description: str = ""
 
 
+class SemanticSettings(_Spec):
+    """The semantic coder (:mod:`sessioncoder.coding.semantic`)."""
+
+    enabled: bool = True
+    encoder: Literal["mi", "frozen"] = "mi"  # "mi": share the MI model's embeddings (one pass)
+    margin: float = Field(default=0.0, ge=-1.0, le=1.0)  # nearest positive must beat nearest negative by this
+
+
 class CoderSettings(_Spec):
     """Tunable behaviour of the rule coder and the profile, declared in the codebook."""
 
     # Short follow-ups ("How much?", "Every night.") inherit the previous topic.
     topic_carry_over_max_words: int = 8
     topic_carry_over_confidence: float = Field(default=0.5, ge=0, le=1)
+    # Topic segments (coding/topics.py): bridge gaps of up to this many utterances between two
+    # utterances on one topic, and carry a topic forward over this many responding utterances.
+    topic_gap: int = Field(default=3, ge=0)
+    topic_carry_forward: int = Field(default=3, ge=0)
+    # Topics that follow a named person: a name said in a turn on one of these topics puts later
+    # and earlier turns naming that person on it too ("Kyle" once he is one of the lads).
+    topic_anchor_names: list[str] = Field(default_factory=list)
+    # Which coder's assignment is kept when several give the same code, and whose codes an
+    # ``overrides`` entry may displace: earlier in the list wins.
+    precedence: list[str] = Field(default_factory=lambda: ["human", "rule", "model", "semantic", "context"])
+    semantic: SemanticSettings = Field(default_factory=SemanticSettings)
+    # Codes a trained model owns but the rules decide when they fire: the question detector is
+    # MITI's own convention (every "?" is a question, "how many" is closed), and the model's
+    # other code for the turn (information, a reflection) then stands beside it.
+    rules_decide: list[str] = Field(default_factory=lambda: ["mi.open_question", "mi.closed_question"])
     backchannels: list[str] = Field(
         default_factory=lambda: [
             "yeah",
@@ -240,6 +272,9 @@ class Codebook(_Spec):
             for implied in code.implies:
                 if implied not in self.codes:
                     raise ValueError(f"code {key}: implies unknown code {implied!r}")
+            for displaced in code.overrides:
+                if displaced not in self.codes:
+                    raise ValueError(f"code {key}: overrides unknown code {displaced!r}")
         missing = [c for c in SPEC_CODE_IDS if c not in self.codes]
         if missing:
             raise ValueError(f"codebook lacks the spec's code ids: {', '.join(missing)}")

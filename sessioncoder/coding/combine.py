@@ -1,39 +1,75 @@
 """Coding: run every coder over the utterances and merge their codes.
 
+Coders: the rules, the trained MI model and the semantic coder (prototypes from
+the codebook); the MI model and the semantic coder share one embedding pass.
 Merge order, each step a plain function over per-utterance code lists:
-1. ``combine``: a code owned by a trained model comes from that model alone;
-   everything else is the union of the coders' codes (highest confidence wins);
+1. ``combine``: a code owned by a trained model comes from that model alone,
+   except the ``rules_decide`` codes (questions) where the rules found one;
+   for everything else, when several coders give a code, the codebook's
+   ``precedence`` of sources picks whose assignment (and evidence) is kept;
 2. ``apply_implications``: codebook ``implies`` (a pro-criminal statement is
    also pro-criminal attitudes talk; role clarification is also information);
-3. ``carry_topics``: short follow-ups inherit the previous utterance's topics;
-4. ``strip_role_play``: client lines spoken inside a role play keep only topic codes.
+3. ``apply_overrides``: codebook ``overrides`` (a summary is not also a simple
+   reflection; a referral is not also plain information);
+4. ``strip_role_play``: client lines spoken inside a role play keep only topic codes;
+5. ``segment_topics``: topics carried over the talk that stays on them (:mod:`.topics`).
 """
 
 from __future__ import annotations
 
-import re
-
 from sessioncoder.coding.base import Coder
 from sessioncoder.coding.codebook import Codebook
+from sessioncoder.coding.topics import segment_topics
 from sessioncoder.schema import CodeAssignment, Utterance
 
 
-def combine(results: list[tuple[Coder, list[list[CodeAssignment]]]], n: int) -> list[list[CodeAssignment]]:
+def _rank(codebook: Codebook | None, source: str) -> int:
+    order = codebook.settings.precedence if codebook is not None else []
+    return order.index(source) if source in order else len(order)
+
+
+def combine(
+    results: list[tuple[Coder, list[list[CodeAssignment]]]], n: int, codebook: Codebook | None = None
+) -> list[list[CodeAssignment]]:
+    """One assignment per code and utterance: owned codes from their owner, else by declared precedence.
+
+    ``settings.rules_decide`` codes stay with the rules even when a model owns them: where
+    the rules give one, the model's codes of that set give way on that utterance.
+    """
     owned: dict[str, Coder] = {}
     for coder, _ in results:
         for code in coder.owned_codes:
             owned[code] = coder
+    decide = set(codebook.settings.rules_decide) if codebook is not None else set()
     merged: list[dict[str, CodeAssignment]] = [{} for _ in range(n)]
-    for coder, per_utterance in results:
-        for slot, assignments in zip(merged, per_utterance, strict=True):
-            for assignment in assignments:
+    for i in range(n):
+        ruled = {a.code for coder, per in results for a in per[i] if a.source == "rule" and a.code in decide}
+        for coder, per_utterance in results:
+            for assignment in per_utterance[i]:
                 owner = owned.get(assignment.code)
-                if owner is not None and owner is not coder:
+                if assignment.code in decide and (ruled or owner is None):
+                    if assignment.source != "rule" and ruled:
+                        continue  # the rules found the question here; they say which kind
+                elif owner is not None and owner is not coder:
                     continue
+                slot = merged[i]
                 current = slot.get(assignment.code)
-                if current is None or assignment.confidence > current.confidence:
+                if current is None or (_rank(codebook, assignment.source), -assignment.confidence) < (
+                    _rank(codebook, current.source),
+                    -current.confidence,
+                ):
                     slot[assignment.code] = assignment
     return [list(slot.values()) for slot in merged]
+
+
+def apply_overrides(codebook: Codebook, per_utterance: list[list[CodeAssignment]]) -> None:
+    """Drop codes that a present code ``overrides`` (never a human's): e.g. a summary is no simple reflection."""
+    for assignments in per_utterance:
+        displaced = {
+            d for a in assignments if a.code in codebook.codes for d in codebook.codes[a.code].overrides
+        }
+        if displaced:
+            assignments[:] = [a for a in assignments if a.code not in displaced or a.source == "human"]
 
 
 def apply_implications(codebook: Codebook, per_utterance: list[list[CodeAssignment]]) -> None:
@@ -57,39 +93,6 @@ def apply_implications(codebook: Codebook, per_utterance: list[list[CodeAssignme
                     )
 
 
-def carry_topics(
-    codebook: Codebook, utterances: list[Utterance], per_utterance: list[list[CodeAssignment]]
-) -> None:
-    """Give a short follow-up ("How much?", "Every night.") the topics of the utterance before it."""
-    settings = codebook.settings
-    topic_ids = {c.id for c in codebook.topics()}
-    backchannels = {b.lower() for b in settings.backchannels}
-    previous_topics: list[CodeAssignment] = []
-    for utterance, assignments in zip(utterances, per_utterance, strict=True):
-        words = re.findall(r"[a-z']+", utterance.text.lower())
-        if not words or " ".join(words) in backchannels or all(w in backchannels for w in words):
-            continue  # backchannels carry no code, and do not break the topic either
-        own = [a for a in assignments if a.code in topic_ids]
-        if own:
-            previous_topics = own
-            continue
-        if len(words) <= settings.topic_carry_over_max_words and previous_topics:
-            carried = [
-                CodeAssignment(
-                    code=t.code,
-                    confidence=min(t.confidence, settings.topic_carry_over_confidence),
-                    source="context",
-                    rule="topic.carry_over",
-                    evidence=None,
-                )
-                for t in previous_topics
-            ]
-            assignments.extend(carried)
-            previous_topics = carried
-        else:
-            previous_topics = []
-
-
 def strip_role_play(
     codebook: Codebook, utterances: list[Utterance], per_utterance: list[list[CodeAssignment]]
 ) -> None:
@@ -108,32 +111,78 @@ def strip_role_play(
             assignments[:] = [a for a in assignments if a.code in topic_ids]
 
 
-def default_coders(codebook: Codebook, use_model: bool = True) -> tuple[list[Coder], list[str]]:
-    """The rule coder and, when it is installed and loads, the trained MI model. Returns warnings too."""
+def default_coders(
+    codebook: Codebook, use_model: bool = True, use_semantic: bool = True
+) -> tuple[list[Coder], list[str]]:
+    """The rule coder, the trained MI model and the semantic coder, those that load. Returns warnings too."""
     from sessioncoder.coding.rules import RuleCoder
 
     coders: list[Coder] = [RuleCoder(codebook)]
     warnings: list[str] = []
+    mi_coder = None
     if use_model:
         try:
             from sessioncoder.coding.mi.coder import load_mi_coder
 
-            coders.append(load_mi_coder())
+            mi_coder = load_mi_coder()
+            coders.append(mi_coder)
         except ImportError:
             pass
         except Exception as exc:  # a broken model must not stop rule coding; say so in the session
             warnings.append(f"trained MI model not used: {exc}")
+    if use_semantic and codebook.settings.semantic.enabled:
+        try:
+            from sessioncoder.coding.semantic import SemanticCoder, semantic_encoder
+
+            coders.append(SemanticCoder(codebook, semantic_encoder(codebook, mi_coder)))
+        except Exception as exc:  # the rules still code without it; say so in the session
+            warnings.append(f"semantic coder not used: {exc}")
     return coders, warnings
+
+
+def run_coders(
+    utterances: list[Utterance], coders: list[Coder]
+) -> list[tuple[Coder, list[list[CodeAssignment]]]]:
+    """Each coder's codes; coders that share a sentence encoder share one embedding pass."""
+    import numpy as np
+
+    memo: dict[int, np.ndarray] = {}
+
+    def embeddings(encoder) -> np.ndarray:
+        if id(encoder) not in memo:
+            memo[id(encoder)] = encoder.encode([u.text for u in utterances])
+        return memo[id(encoder)]
+
+    results = []
+    for coder in coders:
+        encoder = getattr(coder, "encoder", None)
+        if utterances and encoder is not None and hasattr(coder, "code_embedded"):
+            results.append((coder, coder.code_embedded(utterances, embeddings(encoder))))
+        elif utterances and encoder is not None and hasattr(coder, "code_texts"):
+            texts, roles = [u.text for u in utterances], [u.role for u in utterances]
+            results.append((coder, coder.code_texts(texts, roles, embeddings(encoder))))
+        else:
+            results.append((coder, coder.code(utterances)))
+    return results
 
 
 def code_utterances(
     utterances: list[Utterance], codebook: Codebook, coders: list[Coder]
 ) -> list[list[CodeAssignment]]:
-    results = [(coder, coder.code(utterances)) for coder in coders]
-    per_utterance = combine(results, len(utterances))
+    return merge_codes(codebook, utterances, run_coders(utterances, coders))
+
+
+def merge_codes(
+    codebook: Codebook,
+    utterances: list[Utterance],
+    results: list[tuple[Coder, list[list[CodeAssignment]]]],
+) -> list[list[CodeAssignment]]:
+    """The coders' codes merged into one list per utterance (the steps in the module docstring)."""
+    per_utterance = combine(results, len(utterances), codebook)
     apply_implications(codebook, per_utterance)
-    carry_topics(codebook, utterances, per_utterance)
+    apply_overrides(codebook, per_utterance)
     strip_role_play(codebook, utterances, per_utterance)
+    segment_topics(codebook, utterances, per_utterance)
     order = {code_id: i for i, code_id in enumerate(codebook.codes)}
     for assignments in per_utterance:
         assignments.sort(key=lambda a: order.get(a.code, len(order)))

@@ -66,6 +66,17 @@ def render_markdown(session: CodedSession, codebook: Codebook, title: str | None
             f"| {area.name} | {len(area.skills_used)}/{len(area.skills_used) + len(area.skills_missing)} "
             f"| {area.count} | {missing} |"
         )
+    if p.overall_skill is not None:
+        lines += [
+            "",
+            f"Overall skill score: **{p.overall_skill.score:.2f}** — {p.overall_skill.computation}.",
+        ]
+    if p.praise_criticism is not None:
+        pc = p.praise_criticism
+        lines += [
+            "",
+            f"Praise against criticism (reinforcement + affirmation : disapproval + confront): {pc.display}.",
+        ]
     lines += ["", "## Structure", ""]
     for item in p.structure:
         mark = "x" if item.present else " "

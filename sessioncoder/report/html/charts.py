@@ -252,7 +252,20 @@ def _skill_areas_html(profile: Profile, codebook: Any) -> str:
             + (f'; <span class="muted">not seen: {missing}</span>' if missing else "")
             + "</li>"
         )
-    return chart + f'<ul class="area-detail">{"".join(rows)}</ul>'
+    extra = ""
+    if profile.overall_skill is not None:
+        o = profile.overall_skill
+        extra += (
+            f'<p class="kpi"><strong>Overall skill score {o.score:.2f}</strong></p>'
+            f'<p class="muted">How it is computed: {esc(o.computation)}.</p>'
+        )
+    if profile.praise_criticism is not None:
+        pc = profile.praise_criticism
+        extra += (
+            f"<p><strong>Praise against criticism</strong> (reinforcement + affirmation : disapproval + confront): "
+            f"{esc(pc.display)}. Trotter's guidance is at least five positive remarks for each criticism.</p>"
+        )
+    return chart + f'<ul class="area-detail">{"".join(rows)}</ul>' + extra
 
 
 def _structure_html(profile: Profile, session: CodedSession) -> str:

@@ -1,0 +1,84 @@
+"""The coder against the hand-coded STICS dev set: per-family F1 on both halves, session checks, speed.
+
+Thresholds of the semantic coder are set on the tuning half only
+(``scripts/tune_semantic.py``); the checking half is held out. Rows: rules and
+MI model alone, then with the semantic coder and topic segments (the shipped
+default). Speed is utterances per second of coding (all coders and the merge,
+models loaded), on the threads given by ``SESSIONCODER_THREADS`` or all CPUs;
+numbers taken on a shared machine are pessimistic.
+"""
+
+from __future__ import annotations
+
+import time
+
+from rich.console import Console
+from rich.table import Table
+
+from sessioncoder.coding import code_utterances, default_coders
+from sessioncoder.coding.codebook import load_codebook
+
+from .stics import FAMILIES, halves, load_dev, micro, session_checks
+
+TARGET_UTTERANCES_PER_SECOND = 300
+TARGET_F1 = 0.75
+
+
+def _code(sessions, coders, codebook) -> list[list[set[str]]]:
+    out = []
+    for s in sessions:
+        utts = [u.model_copy(deep=True) for u in s.transcript.utterances]
+        out.append([{a.code for a in codes} for codes in code_utterances(utts, codebook, coders)])
+    return out
+
+
+def run() -> None:
+    console = Console()
+    everything = load_dev()
+    if everything is None:
+        console.print("skipped: bench/stics_dev not found")
+        return
+    codebook = load_codebook("stics")
+    split = halves()
+    setups = {
+        "rules + MI model": default_coders(codebook, use_semantic=False)[0],
+        "+ semantic coder (default)": default_coders(codebook)[0],
+    }
+    table = Table(
+        title="STICS dev set: micro-F1 by family (tuning half / checking half)", title_justify="left"
+    )
+    for col in ("coders", "half", "practitioner", *FAMILIES, "pro-criminal flag", "structure checklist"):
+        table.add_column(col, justify="left" if col in ("coders", "half") else "right")
+    for label, coders in setups.items():
+        predicted = dict(zip((s.name for s in everything), _code(everything, coders, codebook), strict=True))
+        for half in ("tuning", "checking"):
+            sessions = [s for s in everything if s.name in split[half]]
+            pairs = [(p, g) for s in sessions for p, g in zip(predicted[s.name], s.gold, strict=True)]
+            checks = [session_checks(predicted[s.name], s.gold) for s in sessions]
+            prac = micro(pairs, lambda c: c.split(".")[0] not in ("client", "topic"))[0]
+            fams = [micro(pairs, lambda c, f=f: c.split(".")[0] == f)[0] for f in FAMILIES]
+            table.add_row(
+                label,
+                half,
+                f"{prac:.3f}",
+                *(f"{f:.3f}" for f in fams),
+                f"{sum(a for a, _ in checks)}/{len(checks)}",
+                f"{sum(b for _, b in checks)}/{len(checks)}",
+            )
+    console.print(table)
+    console.print(
+        f"targets on the checking half: practitioner and topic micro-F1 >= {TARGET_F1}, "
+        "both session checks right in every session"
+    )
+
+    coders = setups["+ semantic coder (default)"]
+    utterances = [u for s in everything for u in s.transcript.utterances]
+    _code(everything[:1], coders, codebook)  # warm-up: model loading is not coding speed
+    started = time.perf_counter()
+    _code(everything, coders, codebook)
+    elapsed = time.perf_counter() - started
+    speed = len(utterances) / elapsed
+    console.print(
+        f"coding speed with the semantic coder on: {speed:.0f} utterances/s "
+        f"({len(utterances)} utterances in {elapsed:.2f} s; target >= {TARGET_UTTERANCES_PER_SECOND})"
+    )
