@@ -2,7 +2,7 @@
 
 Rules are precise but miss paraphrase ("I'll phone the housing team with you"
 is a referral whatever the verb). This coder embeds every utterance with the
-sentence encoder the project already ships (MiniLM, int8 ONNX) and compares it
+sentence encoder the project already ships (the MI model's fine-tuned MiniLM) and compares it
 with each code's *prototypes*, which are data in the codebook:
 
 * positives: the code's ``definition``, ``examples`` and ``prototypes``
@@ -23,8 +23,9 @@ memory and under the model cache directory.
 
 The encoder is the MI model's fine-tuned one by default (``settings.semantic.encoder:
 mi``), so each utterance is embedded once for both coders (see
-:func:`sessioncoder.coding.code_utterances`); ``frozen`` uses the packaged
-base MiniLM.
+:func:`sessioncoder.coding.code_utterances`); it runs in fp32, so the codes do
+not depend on the CPU. ``frozen`` uses the packaged base MiniLM, which is an
+int8 build whose similarities can move slightly between CPU families.
 """
 
 from __future__ import annotations
