@@ -16,6 +16,8 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "0")
+# Wide tables: the bench prints to logs and pipes, where rich would otherwise fold columns to 80.
+os.environ.setdefault("COLUMNS", "180")
 
 SHARED_DATA = Path(
     os.environ.get("SESSIONCODER_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data")
