@@ -167,6 +167,11 @@ def test_batch_resume_after_interruption(tmp_path, monkeypatch):
         rows = list(csv.DictReader(handle))
     assert [r["session"] for r in rows] == ["s0", "s1", "s2"]
     assert all(float(r["duration_min"]) > 0 for r in rows)
+    for row in rows:  # the overall skill score and praise against criticism, as in each session's profile
+        profile = CodedSession.load(out / f"{row['session']}.session.json").profile
+        assert float(row["overall_skill"]) == pytest.approx(profile.overall_skill.score, abs=1e-3)
+        assert int(row["praise"]) == profile.praise_criticism.positive
+        assert int(row["criticism"]) == profile.praise_criticism.negative
 
     # --force re-codes; a changed codebook or input is not "already coded"
     (inputs / "broken.txt").unlink()

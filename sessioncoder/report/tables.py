@@ -42,7 +42,8 @@ SUMMARY_COLUMNS = [
     "session", "source_sha256", "codebook", "duration_min", "duration_basis", "utterances",
     "officer_talk_share", "client_talk_share", "reflections", "questions", "rq_ratio", "pct_complex_reflections",
     "pct_open_questions", "mi_adherent", "mi_non_adherent", "structuring_score", "relationship_score",
-    "behavioural_score", "cognitive_score", "share_criminogenic", "share_conditions", "procriminal_discussed",
+    "behavioural_score", "cognitive_score", "overall_skill", "praise", "criticism", "praise_criticism_ratio",
+    "meets_trotter_5_to_1", "share_criminogenic", "share_conditions", "procriminal_discussed",
     "missed_opportunities", "check_in", "review", "agenda", "homework", "summary",
 ]  # fmt: skip
 
@@ -57,6 +58,7 @@ def summary_row(stem: str, session: CodedSession) -> dict[str, object]:
     scores = {s.id: s.value for s in p.miti.scores}
     areas = {a.id: a.score for a in p.skill_areas}
     structure = {s.code.split(".", 1)[1]: s.present for s in p.structure}
+    praise = p.praise_criticism
 
     def fmt(value: float | None, digits: int = 3) -> str:
         return "" if value is None else f"{value:.{digits}f}"
@@ -81,6 +83,13 @@ def summary_row(stem: str, session: CodedSession) -> dict[str, object]:
             f"{area}_score": fmt(areas.get(area))
             for area in ("structuring", "relationship", "behavioural", "cognitive")
         },
+        "overall_skill": fmt(p.overall_skill.score if p.overall_skill else None),
+        "praise": praise.positive if praise else "",
+        "criticism": praise.negative if praise else "",
+        "praise_criticism_ratio": fmt(praise.ratio if praise else None, 2),
+        "meets_trotter_5_to_1": ""
+        if praise is None or praise.meets_guidance is None
+        else int(praise.meets_guidance),
         "share_criminogenic": fmt(p.content.share_criminogenic),
         "share_conditions": fmt(p.content.share_conditions),
         "procriminal_discussed": int(p.content.procriminal_discussed),
