@@ -19,7 +19,8 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[dev]'
+	$(PIP) install -q torch==2.13.0 -e '.[dev,pyannote]'
+	$(PY) scripts/torchaudio_python_only.py  # pyannote.audio's torchaudio is a CUDA build for another torch
 	touch $(STAMP)
 
 demo: install
