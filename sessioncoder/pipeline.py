@@ -109,4 +109,10 @@ def code_recording(
     audio_options: AudioOptions | None = None,
     cache_path: Path | None = None,
 ) -> CodedSession:
+    codebook = codebook or load_codebook()
+    if audio_options is None:
+        from sessioncoder.speech.recording import AudioOptions
+
+        audio_options = AudioOptions()
+    audio_options.vocabulary = audio_options.vocabulary or codebook.vocabulary
     return code_transcript(read_input(path, audio_options, cache_path), codebook)

@@ -120,7 +120,7 @@ def compute_miti(counts: Counter[str]) -> Miti:
 
 
 def _talk_time(utterances: list[Utterance], timed: bool) -> TalkTime:
-    roles = ["officer", "client"] + (["unknown"] if any(u.role == "unknown" for u in utterances) else [])
+    roles = ["officer", "client"] + [r for r in ("other", "unknown") if any(u.role == r for u in utterances)]
     total_words = sum(u.word_count for u in utterances) or 1
     total_seconds = sum(u.duration or 0.0 for u in utterances) if timed else 0.0
     shares = []

@@ -338,11 +338,14 @@ def assign_roles(transcript: Transcript, officer: str | None = None) -> Transcri
 
     if officer is not None:
         chosen = _resolve_officer(officer, ids, source)
+        client = _main_client(out, [sid for sid in ids if sid != chosen])
         for sid in ids:
             if sid == chosen:
                 set_role(sid, "officer", 1.0, ["set by --officer"])
-            else:
+            elif sid == client:
                 set_role(sid, "client", 1.0, [f"--officer named {chosen}"])
+            else:
+                set_role(sid, "other", 0.8, [f"--officer named {chosen}; {client} speaks more"])
     else:
         _infer(out, ids, active, set_role)
 
@@ -350,6 +353,12 @@ def assign_roles(transcript: Transcript, officer: str | None = None) -> Transcri
     for u in out.utterances:
         u.role = roles.get(u.speaker, "unknown")
     return out
+
+
+def _main_client(out: Transcript, candidates: list[str]) -> str | None:
+    """Of ``candidates``, the speaker with the most words (first to speak on a tie)."""
+    words = {s.id: s.words for s in out.speakers}
+    return max(candidates, key=lambda sid: words.get(sid, 0), default=None)
 
 
 def _infer(out: Transcript, ids: list[str], active: list[str], set_role) -> None:
@@ -382,9 +391,14 @@ def _infer(out: Transcript, ids: list[str], active: list[str], set_role) -> None
 
     candidates = [sid for sid in unlabelled if sid in active]
     if "officer" in known:
-        # An officer is already labelled: everyone else unlabelled is a client.
+        # An officer is already labelled: the unlabelled speaker who talks most is the client (unless
+        # one is labelled client), the rest are others.
+        client = None if "client" in known else _main_client(out, unlabelled)
         for sid in unlabelled:
-            set_role(sid, "client", 0.8, ["another speaker is labelled officer", *_evidence(cues[sid])])
+            if sid == client:
+                set_role(sid, "client", 0.8, ["another speaker is labelled officer", *_evidence(cues[sid])])
+            else:
+                set_role(sid, "other", 0.6, ["officer and client are taken", *_evidence(cues[sid])])
         return
     if not candidates:
         for sid in unlabelled:
@@ -399,6 +413,9 @@ def _infer(out: Transcript, ids: list[str], active: list[str], set_role) -> None
     set_role(
         top, "officer", confidence, [f"most officer-like (score {scores[top]:.2f})", *_evidence(cues[top])]
     )
+    # One client: the speaker (after the officer) who talks most; anyone else (an interpreter, a
+    # second worker) is "other".
+    client = None if "client" in known else _main_client(out, [sid for sid in candidates if sid != top])
     for sid in unlabelled:
         if sid == top:
             continue
@@ -406,15 +423,17 @@ def _infer(out: Transcript, ids: list[str], active: list[str], set_role) -> None
             set_role(sid, "unknown", 0.0, ["no speech from this speaker"])
             continue
         own_margin = scores[top] - scores[sid]
-        set_role(
-            sid,
-            "client",
-            _confidence(own_margin) * (1.0 if len(candidates) == 2 else 0.8),
-            [f"less officer-like than {top} (score {scores[sid]:.2f})", *_evidence(cues[sid])],
-        )
+        evidence = [f"less officer-like than {top} (score {scores[sid]:.2f})", *_evidence(cues[sid])]
+        if sid == client:
+            set_role(
+                sid, "client", _confidence(own_margin) * (1.0 if len(candidates) == 2 else 0.8), evidence
+            )
+        else:
+            set_role(sid, "other", 0.5, [f"{client or 'a labelled client'} speaks more", *evidence])
     if len(candidates) > 2:
         out.warnings.append(
-            f"{source}: {len(candidates)} speakers; {top} taken as officer and the others as clients, check with --officer"
+            f"{source}: {len(candidates)} speakers; {top} taken as officer, {client} as client and the "
+            "others as other speakers, check with --officer"
         )
     if confidence < WEAK_CONFIDENCE:
         out.warnings.append(

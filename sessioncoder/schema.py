@@ -49,7 +49,7 @@ def check_schema_version(data: object, where: str) -> None:
         )
 
 
-Role = Literal["officer", "client", "unknown"]
+Role = Literal["officer", "client", "other", "unknown"]  # other: an interpreter, a second worker
 
 _M = TypeVar("_M", bound="Record")
 

@@ -140,9 +140,29 @@ def test_speakers_built_in_order_with_words_and_time():
     assert build_speakers(make([("B", "one two")]))[0].talk_seconds is None
 
 
-def test_three_speakers_warns():
+def test_three_speakers_one_officer_one_client_the_rest_other():
     lines = [*SUPERVISION, ("C", "I'm his mum, I just came along.")]
     out = assign_roles(make(lines))
     assert out.speaker("A").role == "officer"
-    assert {out.speaker("B").role, out.speaker("C").role} == {"client"}
+    assert out.speaker("B").role == "client"  # says more than C
+    assert out.speaker("C").role == "other"
+    assert {u.role for u in out.utterances if u.speaker == "C"} == {"other"}
     assert any("3 speakers" in w for w in out.warnings)
+
+
+def test_four_speakers_with_a_labelled_officer_or_officer_given():
+    lines = [
+        ("Officer", "How has the week been? Tell me about the curfew."),
+        ("B", "It was fine, I kept to the curfew every night and I went to work on all the days."),
+        ("C", "He says it was fine."),
+        ("D", "From the housing side we have a room."),
+    ]
+    out = assign_roles(make(lines))
+    assert [out.speaker(s).role for s in ("Officer", "B", "C", "D")] == [
+        "officer",
+        "client",
+        "other",
+        "other",
+    ]
+    out = assign_roles(make([(s.replace("Officer", "A"), t) for s, t in lines]), officer="A")
+    assert [out.speaker(s).role for s in ("A", "B", "C", "D")] == ["officer", "client", "other", "other"]

@@ -143,6 +143,7 @@ def code(
             audio_options = None
             if path.suffix.lower() in AUDIO_SUFFIXES:
                 audio_options = _audio_options(asr_model, language, diarizer, speakers, pyannote_model)
+                audio_options.vocabulary = book.vocabulary
             transcript = read_input(
                 path, audio_options, cache_path=out_dir / f"{stem}.transcript.json", officer=officer
             )

@@ -254,6 +254,8 @@ class Codebook(_Spec):
     skill_areas: dict[str, SkillAreaSpec] = Field(default_factory=dict)
     settings: CoderSettings = Field(default_factory=CoderSettings)
     codes: dict[str, CodeSpec]
+    # Domain terms Whisper is prompted with (speech.asr.vocabulary_prompt); an extending codebook adds to them.
+    vocabulary: list[str] = Field(default_factory=list)
     # Where it was loaded from and a hash of the merged content (not part of the YAML).
     path: str | None = Field(default=None, exclude=True)
     sha256: str = Field(default="", exclude=True)
@@ -442,8 +444,11 @@ def _raw_codebook(
             parent if not str(parent).endswith((".yaml", ".yml")) else path.parent / parent
         )
         base, _, base_text = _raw_codebook(parent_path, (*seen, resolved))
+        vocabulary = [*base.get("vocabulary", []), *data.get("vocabulary", [])]
         data = _deep_merge(base, data)
         data["extends"] = parent
+        if vocabulary:  # lists replace in a merge; a team's vocabulary adds to its base's instead
+            data["vocabulary"] = list(dict.fromkeys(vocabulary))
         text = base_text + "\n---\n" + text
     return data, lines, text
 

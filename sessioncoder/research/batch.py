@@ -120,6 +120,7 @@ def run_job(job: BatchJob, force: bool = False) -> BatchResult:
             from sessioncoder.speech.recording import AudioOptions
 
             audio_options = AudioOptions(progress=False, **job.settings.get("audio", {}))
+            audio_options.vocabulary = codebook.vocabulary
         cache = job.out_dir / f"{job.stem}.transcript.json"
         transcript = read_input(job.path, audio_options, cache_path=cache)
         session = code_transcript(transcript, codebook, use_model=job.settings.get("use_model", True))

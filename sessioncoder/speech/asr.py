@@ -19,13 +19,18 @@ from sessioncoder.speech.audio import SAMPLE_RATE
 
 _MODELS: dict[tuple[str, int], object] = {}
 
-# Greedy decoding: on 2 CPU cores it is about twice as fast as beam search 5
-# for a small loss in accuracy on conversational speech.
-BEAM_SIZE = 1
-# faster-whisper's batched pipeline decodes several VAD chunks at once. With
-# word timestamps on, it is about 3x faster than the sequential decoder on 2
-# cores (Whisper base on the 176 s demo: 13.5 s vs 43.6 s) at the same WER.
+# Beam search 5, Whisper's and faster-whisper's default. Greedy decoding (1) was where the words were
+# lost: on two 7-minute synthetic sessions (Whisper base) greedy gave WER 0.103 / 0.161 in batched and
+# 0.103 / 0.155 in sequential mode, beam 5 0.081 / 0.129 batched and 0.082 / 0.131 for plain
+# faster-whisper; almost all of the difference is substitutions (bench/bench_asr.py).
+BEAM_SIZE = 5
+# faster-whisper's batched pipeline decodes several VAD chunks at once: with beam 5 it is as accurate
+# as the sequential decoder (above) and faster on 2 cores, so batching stays.
 BATCH_SIZE = 4
+# The vocabulary prompt (probation terms from the codebook) is given to Whisper as ``initial_prompt``:
+# batched mode gives every 30 s chunk the same prompt.
+PROMPT_PREFIX = "A probation supervision session. Terms: "
+MAX_PROMPT_TERMS = 40  # Whisper keeps at most 223 prompt tokens; 40 short terms stay well inside
 # faster-whisper's VAD filter settings for Whisper (its vad_parameters below) and its chunk length.
 # Given shared VAD regions, ``speech_chunks`` shapes them the same way.
 VAD_MIN_SILENCE_SECONDS = 0.5
@@ -126,8 +131,13 @@ def transcribe(
     language: str | None = "en",
     on_progress: Callable[[float], None] | None = None,
     speech_regions: list[tuple[float, float]] | None = None,
+    vocabulary: list[str] | None = None,
 ) -> AsrResult:
     """Words with timings (seconds) for 16 kHz mono ``samples``.
+
+    ``vocabulary``: domain terms (the codebook's ``vocabulary``) Whisper is
+    prompted with, so it spells "licence", "OASys" or "unpaid work" as the
+    service does.
 
     ``on_progress`` is called with the audio time (seconds) reached so far.
     ``speech_regions`` (seconds, from ``diarize.embedded.shared_speech_regions``)
@@ -136,7 +146,7 @@ def transcribe(
     ``clip_timestamps`` of at most 30 s.
     """
     if speech_regions is not None:
-        return _transcribe_regions(samples, model_dir, language, on_progress, speech_regions)
+        return _transcribe_regions(samples, model_dir, language, on_progress, speech_regions, vocabulary)
     from faster_whisper import BatchedInferencePipeline
 
     model = load_whisper(model_dir)
@@ -150,10 +160,21 @@ def transcribe(
         vad_parameters={"min_silence_duration_ms": 500, "speech_pad_ms": 200},
         condition_on_previous_text=False,
         batch_size=BATCH_SIZE,
+        initial_prompt=vocabulary_prompt(vocabulary),
     )
     words = _collect_words(segments, on_progress, len(samples) / SAMPLE_RATE)
     speech = getattr(info, "duration_after_vad", None) or info.duration
     return AsrResult(words, info.language, float(info.language_probability), float(speech))
+
+
+def vocabulary_prompt(vocabulary: list[str] | None) -> str | None:
+    """Whisper's ``initial_prompt`` for a list of domain terms (None for none).
+
+    >>> vocabulary_prompt(["unpaid work", "OASys", "unpaid work"])
+    'A probation supervision session. Terms: unpaid work, OASys.'
+    """
+    terms = list(dict.fromkeys(t.strip() for t in vocabulary or [] if t and t.strip()))[:MAX_PROMPT_TERMS]
+    return PROMPT_PREFIX + ", ".join(terms) + "." if terms else None
 
 
 def _collect_words(segments, on_progress, duration: float, timeline=None) -> list[Word]:
@@ -193,6 +214,7 @@ def _transcribe_regions(
     language: str | None,
     on_progress: Callable[[float], None] | None,
     speech_regions: list[tuple[float, float]],
+    vocabulary: list[str] | None = None,
 ) -> AsrResult:
     from faster_whisper import BatchedInferencePipeline
     from faster_whisper.vad import SpeechTimestampsMap
@@ -220,6 +242,7 @@ def _transcribe_regions(
         clip_timestamps=[{"start": start / SAMPLE_RATE, "end": end / SAMPLE_RATE} for start, end in clips],
         condition_on_previous_text=False,
         batch_size=BATCH_SIZE,
+        initial_prompt=vocabulary_prompt(vocabulary),
     )
     # Times in ``speech`` back to times in the recording, as faster-whisper's restore_speech_timestamps does.
     timeline = SpeechTimestampsMap([{"start": start, "end": end} for start, end in bounds], SAMPLE_RATE)

@@ -13,7 +13,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +30,7 @@ from sessioncoder.speech.diarize import choose_method, diarize
 from sessioncoder.speech.diarize.base import Diarization, annotation_to_turns
 
 # Bump when a change to this pipeline makes old cached transcripts stale.
-PIPELINE_VERSION = "2"  # 2: one shared VAD pass for Whisper and the embedded diariser
+PIPELINE_VERSION = "3"  # 2: one shared VAD pass for Whisper and the embedded diariser; 3: beam 5, vocabulary
 
 
 @dataclass
@@ -43,6 +43,7 @@ class AudioOptions:
     pyannote_model: Path | None = None
     officer: str | None = None
     progress: bool = True
+    vocabulary: list[str] = field(default_factory=list)  # the codebook's terms, prompted to Whisper
 
 
 def cache_key(audio_sha256: str, options: AudioOptions, asr_info: ModelInfo) -> str:
@@ -54,6 +55,7 @@ def cache_key(audio_sha256: str, options: AudioOptions, asr_info: ModelInfo) -> 
         "beam_size": asr.BEAM_SIZE,
         "batch_size": asr.BATCH_SIZE,
         "language": options.language,
+        "vocabulary": asr.vocabulary_prompt(options.vocabulary),
         "diarizer": options.diarizer,
         "speakers": str(options.speakers),
         "pyannote_model": str(Path(options.pyannote_model).resolve()) if options.pyannote_model else None,
@@ -172,7 +174,13 @@ def _transcribe_channels(
     words: list[Word] = []
     for ch, name in enumerate(("left", "right")):
         on_progress = progress.task(f"Transcribing {name} channel", audio.duration)
-        result = asr.transcribe(audio.channels[ch] * masks[ch], model_dir, options.language, on_progress)
+        result = asr.transcribe(
+            audio.channels[ch] * masks[ch],
+            model_dir,
+            options.language,
+            on_progress,
+            vocabulary=options.vocabulary,
+        )
         speaker = labels.get(name, f"SPEAKER_{ch:02d}")
         words.extend(w.model_copy(update={"speaker": speaker}) for w in result.words)
     return sorted(words, key=lambda w: (w.start, w.end))
@@ -246,6 +254,7 @@ def transcribe_recording(path: Path, options: AudioOptions, cache_path: Path | N
                 options.language,
                 progress.task("Transcribing", audio.duration),
                 speech_regions=regions,
+                vocabulary=options.vocabulary,
             )
             timings["transcription"] = time.perf_counter() - t
             if not result.words:
@@ -296,6 +305,7 @@ def transcribe_recording(path: Path, options: AudioOptions, cache_path: Path | N
             "language": options.language,
             "beam_size": asr.BEAM_SIZE,
             "batch_size": asr.BATCH_SIZE,
+            "initial_prompt": asr.vocabulary_prompt(options.vocabulary),
             "compute_type": "int8",
             "vad_filter": True,
             "diarizer": diarization.method,

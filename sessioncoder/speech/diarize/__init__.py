@@ -9,8 +9,9 @@ one ran:
   PyPI packages, runs anywhere.
 - ``channels``: a stereo recording with one lapel microphone per speaker;
   whoever is loud on their channel is speaking. Cheap and exact.
-- ``pyannote``: pyannote.audio's pipeline from a local model directory
-  (optional extra, see docs/pyannote.md).
+- ``pyannote``: pyannote.audio's pipeline on the local segmentation-3.0 and
+  CAM++ weights (the ``pyannote`` extra), overlap-aware; or a pipeline from
+  the user's own model directory (``--pyannote-model``, docs/pyannote.md).
 
 ``auto`` picks ``channels`` for a stereo recording with one speaker per
 channel and ``embedded`` otherwise.
@@ -68,8 +69,7 @@ def diarize(
     else:
         from sessioncoder.speech.diarize import pyannote_backend
 
-        if pyannote_model is None:
-            raise InputError("--diarizer pyannote needs --pyannote-model DIR (see docs/pyannote.md)")
+        # No model directory: the bundled segmentation-3.0 + CAM++ pipeline.
         result = pyannote_backend.diarize(
             audio.mono, pyannote_model, speakers=speakers, on_progress=on_progress
         )

