@@ -1,0 +1,98 @@
+"""ASR: the project's transcription beside plain faster-whisper, per file, same audio and model.
+
+For Whisper base and tiny.en, on every recording with reference words
+(fixtures, demo, pyannote sample, jfk, stereo clip as a mono mix, synthetic
+sessions of 6-7 minutes), it prints:
+
+- WER of the project's ASR stage (the recording pipeline's: one shared VAD
+  pass, batched beam search, words from word timestamps), with and without
+  the codebook's vocabulary prompted to Whisper;
+- WER of plain ``WhisperModel(...).transcribe(audio)`` with faster-whisper's
+  defaults and no batching (text joined from its segments);
+- both times, and whether the project is within 0.01 of plain.
+
+WER: jiwer on lower-cased text with punctuation removed (bench_audio.normalise).
+Run with ``python -m bench asr``; slow on long sessions (plain decoding is
+sequential): about 15-25 minutes on 2 free cores.
+"""
+
+from __future__ import annotations
+
+import time
+
+from bench.bench_audio import wer
+from bench.speech_data import decoded, project_transcription, recordings
+
+MODELS = ("base", "tiny.en")
+MARGIN = 0.01
+
+
+def plain_transcription(path, model: str) -> tuple[str, float]:
+    from sessioncoder.models.store import resolve_asr_model
+    from sessioncoder.speech import asr
+
+    model_dir, _ = resolve_asr_model(model)
+    whisper = asr.load_whisper(model_dir)  # the same WhisperModel (int8, CPU threads) as the project's
+    mono = decoded(path).mono
+    started = time.perf_counter()
+    segments, _info = whisper.transcribe(mono)
+    text = " ".join(s.text for s in segments)
+    return text, time.perf_counter() - started
+
+
+def run() -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from sessioncoder.coding.codebook import load_codebook
+
+    console = Console(width=140)
+    vocabulary = tuple(load_codebook().vocabulary)
+    cases = [r for r in recordings() if r.text]
+    if not cases:
+        console.print("skip ASR bench: no recordings with reference words")
+        return
+    for model in MODELS:
+        table = Table(title=f"WER, project vs plain faster-whisper ({model}); lower is better")
+        for col in (
+            "recording",
+            "audio s",
+            "WER project",
+            "WER + vocabulary",
+            "WER plain",
+            "project - plain",
+            "≤ +0.01?",
+            "project s",
+            "plain s",
+        ):
+            table.add_column(col, justify="right")
+        worst = 0.0
+        for rec in cases:
+            project, project_s = project_transcription(rec.path, model)
+            with_vocab, _ = project_transcription(rec.path, model, vocabulary)
+            plain, plain_s = plain_transcription(rec.path, model)
+            w_project, w_vocab, w_plain = (
+                wer(rec.text, project),
+                wer(rec.text, with_vocab),
+                wer(rec.text, plain),
+            )
+            worst = max(worst, w_project - w_plain)
+            table.add_row(
+                rec.name,
+                f"{decoded(rec.path).duration:.0f}",
+                f"{w_project:.3f}",
+                f"{w_vocab:.3f}",
+                f"{w_plain:.3f}",
+                f"{w_project - w_plain:+.3f}",
+                "yes" if w_project <= w_plain + MARGIN else "NO",
+                f"{project_s:.1f}",
+                f"{plain_s:.1f}",
+            )
+        console.print(table)
+        console.print(f"  largest project - plain: {worst:+.3f} (target ≤ {MARGIN:+.2f} on every file)")
+    console.print(
+        "  Project: shared silero-vad regions -> clips of ≤ 30 s, batched beam search 5, WER on its words.\n"
+        "  Plain: WhisperModel.transcribe(audio) with faster-whisper's defaults (beam 5, no VAD, no batching).\n"
+        f"  Vocabulary: the stics codebook's {len(vocabulary)} terms as Whisper's initial prompt.\n"
+        "  Times are wall-clock on this machine; other processes sharing the CPU make them pessimistic."
+    )

@@ -1,0 +1,164 @@
+"""Recordings with references shared by bench_asr and bench_diarize, and the project's timed transcription.
+
+- fixtures (tests/fixtures/audio) and the demo (examples/): scripts and RTTM;
+- ../shared/data/audio: the pyannote sample (.stm words, .rttm turns), jfk,
+  the stereo clip (texts in bench_audio), the AMI excerpts (RTTM + UEM);
+- synthetic sessions of 6-7 minutes with 2, 3 and 4 voices, built once with
+  espeak-ng by scripts/make_long_sessions.py into the cache (skipped, with a
+  line, when espeak-ng or sox is missing).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+from bench.bench_audio import (
+    AUDIO_DATA,
+    EXAMPLES,
+    FIXTURES,
+    JFK_TEXT,
+    REPO,
+    STEREO_TEXT,
+    read_rttm,
+    read_uem,
+    script_text,
+)
+
+SESSIONS = ("session_a", "session_b", "session_3v", "session_4v")
+
+
+@dataclass
+class Recording:
+    name: str
+    path: Path
+    text: str | None = None  # reference words
+    rttm: Path | None = None
+    uri: str | None = None  # for a multi-file RTTM
+    uem: object = None
+    speakers: int | str = 2  # what the pipeline is told (AMI: auto)
+    notes: list[str] = field(default_factory=list)
+
+    def reference(self):
+        return read_rttm(self.rttm, self.uri) if self.rttm else None
+
+
+def sessions_dir() -> Path | None:
+    """The synthetic sessions, built on first use (a few minutes of espeak-ng)."""
+    from sessioncoder.models.store import cache_dir
+
+    out = cache_dir() / "bench" / "sessions"
+    if all((out / f"{n}.ogg").exists() for n in SESSIONS):
+        return out
+    script = REPO / "scripts" / "make_long_sessions.py"
+    done = subprocess.run([sys.executable, str(script), str(out)], capture_output=True, text=True)
+    if done.returncode != 0:
+        print(f"skip synthetic sessions: {done.stderr.strip().splitlines()[-1:]}")
+        return None
+    return out
+
+
+def recordings() -> list[Recording]:
+    out: list[Recording] = []
+    for stem, ext in (("dialogue", "ogg"), ("phone_8k", "wav"), ("stereo_lapel", "ogg")):
+        audio = FIXTURES / f"{stem}.{ext}"
+        if audio.exists():
+            rttm = FIXTURES / f"{stem}.rttm"
+            out.append(
+                Recording(
+                    f"fixture {stem}",
+                    audio,
+                    script_text(FIXTURES / f"{stem}.txt"),
+                    rttm if rttm.exists() else None,
+                )
+            )
+    demo = EXAMPLES / "supervision_session.ogg"
+    if demo.exists():
+        out.append(
+            Recording(
+                "demo session",
+                demo,
+                script_text(EXAMPLES / "supervision_session.txt"),
+                EXAMPLES / "supervision_session.rttm",
+            )
+        )
+    if AUDIO_DATA.exists():
+        stm = AUDIO_DATA / "pyannote_sample.stm"
+        if stm.exists():
+            words = " ".join(
+                " ".join(line.split()[5:]) for line in stm.read_text().splitlines() if line.strip()
+            )
+            out.append(
+                Recording(
+                    "pyannote sample",
+                    AUDIO_DATA / "pyannote_sample.wav",
+                    words,
+                    AUDIO_DATA / "pyannote_sample.rttm",
+                )
+            )
+        if (AUDIO_DATA / "jfk.flac").exists():
+            out.append(Recording("jfk", AUDIO_DATA / "jfk.flac", JFK_TEXT, speakers="auto"))
+        if (AUDIO_DATA / "stereo_diarization.wav").exists():
+            out.append(Recording("stereo clip", AUDIO_DATA / "stereo_diarization.wav", STEREO_TEXT))
+        ami = AUDIO_DATA / "ami"
+        if (ami / "train.rttm").exists():
+            for wav in sorted(ami.glob("trn*.wav")):
+                out.append(
+                    Recording(
+                        f"AMI {wav.stem}",
+                        wav,
+                        rttm=ami / "train.rttm",
+                        uri=wav.stem,
+                        uem=read_uem(ami / "train.uem", wav.stem),
+                        speakers="auto",
+                    )
+                )
+    else:
+        print(f"skip shared data: {AUDIO_DATA} missing")
+    folder = sessions_dir()
+    if folder is not None:
+        for name in SESSIONS:
+            speakers = {"session_3v": 3, "session_4v": 4}.get(name, 2)
+            out.append(
+                Recording(
+                    f"synthetic {name} ({speakers} voices)",
+                    folder / f"{name}.ogg",
+                    script_text(folder / f"{name}.txt"),
+                    folder / f"{name}.rttm",
+                    speakers=speakers,
+                )
+            )
+    return out
+
+
+@cache
+def decoded(path: Path):
+    from sessioncoder.speech.audio import load_audio
+
+    return load_audio(path)
+
+
+@cache
+def project_transcription(path: Path, model: str, vocabulary: tuple[str, ...] = ()) -> tuple[str, float]:
+    """The recording pipeline's ASR stage (shared VAD regions, batched beam search): text and seconds.
+
+    The seconds include the shared VAD pass, as the pipeline pays it before transcribing.
+    """
+    from sessioncoder.models.store import resolve_asr_model
+    from sessioncoder.speech import asr
+    from sessioncoder.speech.diarize.embedded import shared_speech_regions
+
+    model_dir, _ = resolve_asr_model(model)
+    asr.load_whisper(model_dir)
+    mono = decoded(path).mono
+    started = time.perf_counter()
+    regions = shared_speech_regions(mono)
+    result = asr.transcribe(
+        mono, model_dir, "en", speech_regions=regions, vocabulary=list(vocabulary) or None
+    )
+    seconds = time.perf_counter() - started
+    return " ".join(w.text for w in result.words), seconds
