@@ -237,7 +237,7 @@ def transcribe_recording(path: Path, options: AudioOptions, cache_path: Path | N
             # Channel attribution is exact: no smoothing, and overlapping talk stays apart.
             utterances = build_overlapping_utterances(words)
         else:
-            warm = _warm_up(method)
+            warm = _warm_up(method, options.pyannote_model)
             mono = audio.mono
             regions = None
             if method == "embedded":
@@ -334,22 +334,25 @@ def transcribe_recording(path: Path, options: AudioOptions, cache_path: Path | N
     return transcript
 
 
-def _warm_up(method: str) -> threading.Thread | None:
-    """Load the embedded diariser's models on a background thread while Whisper runs.
+def _warm_up(method: str, pyannote_model: Path | None = None) -> threading.Thread | None:
+    """Load the diariser's models (embedded, or the bundled pyannote pipeline) on a thread while Whisper runs.
 
     Importing torch alone takes several seconds; CTranslate2 releases the GIL
     while it decodes, so the import overlaps transcription instead of adding
     to the total.
     """
-    if method != "embedded":
+    if method == "embedded":
+        from sessioncoder.speech.diarize import embedded as backend
+    elif method == "pyannote" and pyannote_model is None:
+        from sessioncoder.speech.diarize import pyannote_backend as backend
+    else:
         return None
-    from sessioncoder.speech.diarize import embedded
 
     def load() -> None:
         started = time.perf_counter()
         # A failure here is reported properly when diarize() loads the models again.
         with contextlib.suppress(Exception):
-            embedded.load_models()
+            backend.load_models()
         thread.seconds = time.perf_counter() - started  # type: ignore[attr-defined]
 
     thread = threading.Thread(target=load, name="sessioncoder-diarisation-warm-up", daemon=True)
