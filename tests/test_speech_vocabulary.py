@@ -1,0 +1,66 @@
+"""Domain vocabulary (codebook YAML -> Whisper's prompt), beam search, and speaker count under ``auto``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sessioncoder.coding.codebook import load_codebook
+from sessioncoder.models.store import resolve_asr_model
+from sessioncoder.speech import asr
+from sessioncoder.speech.recording import AudioOptions, cache_key, transcribe_recording
+
+AUDIO = Path(__file__).parent / "fixtures" / "audio"
+SHARED_AUDIO = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "audio"
+
+
+def test_codebook_vocabulary_is_data_and_an_extending_codebook_adds_to_it(tmp_path):
+    base = load_codebook()
+    assert {"unpaid work", "licence conditions", "OASys", "curfew"} <= set(base.vocabulary)
+    mine = tmp_path / "ourteam.yaml"
+    mine.write_text('id: ourteam\nversion: "1"\nname: Ours\nextends: stics\nvocabulary: [RAR days, curfew]\n')
+    team = load_codebook(mine)
+    assert team.vocabulary[: len(base.vocabulary)] == base.vocabulary
+    assert team.vocabulary.count("curfew") == 1 and "RAR days" in team.vocabulary
+
+
+def test_vocabulary_prompt_and_cache_key():
+    prompt = asr.vocabulary_prompt(["unpaid work", " ", "OASys"])
+    assert prompt == "A probation supervision session. Terms: unpaid work, OASys."
+    assert asr.vocabulary_prompt([]) is None
+    assert len(asr.vocabulary_prompt([f"term {i}" for i in range(100)]).split(",")) == asr.MAX_PROMPT_TERMS
+    _, info = resolve_asr_model("tiny.en")
+    plain, with_terms = AudioOptions(), AudioOptions(vocabulary=["curfew"])
+    assert cache_key("a" * 64, plain, info) != cache_key("a" * 64, with_terms, info)
+    # Greedy decoding lost words (bench_asr): Whisper's default beam stays.
+    assert asr.BEAM_SIZE == 5
+
+
+@pytest.mark.audio
+def test_transcription_with_the_codebook_vocabulary_keeps_the_words():
+    options = AudioOptions(asr_model="tiny.en", progress=False, vocabulary=load_codebook().vocabulary)
+    t = transcribe_recording(AUDIO / "dialogue.ogg", options)
+    assert t.settings["initial_prompt"].startswith(asr.PROMPT_PREFIX)
+    text = " ".join(w.text.lower() for w in t.words)
+    # The prompt is context, not text: none of its terms leak into the words.
+    assert "oasys" not in text and "terms" not in text
+    for word in ("homework", "appointment", "friday", "work"):
+        assert word in text
+
+
+@pytest.mark.audio
+def test_speakers_auto_keeps_one_voice_one_speaker():
+    t = transcribe_recording(
+        AUDIO / "one_voice.ogg", AudioOptions(asr_model="tiny.en", progress=False, speakers="auto")
+    )
+    assert len(t.speakers) == 1 and t.speakers[0].role == "unknown"
+
+
+@pytest.mark.audio
+@pytest.mark.skipif(not (SHARED_AUDIO / "jfk.flac").exists(), reason="../shared/data/audio/jfk.flac absent")
+def test_speakers_auto_does_not_split_jfk():
+    t = transcribe_recording(
+        SHARED_AUDIO / "jfk.flac", AudioOptions(asr_model="tiny.en", progress=False, speakers="auto")
+    )
+    assert len(t.speakers) == 1
