@@ -332,9 +332,11 @@ def run() -> None:
     for name, audio_path, reference, uem, speakers in cases:
         audio = load_audio(audio_path)
         # As in the pipeline: the embedded diariser gets the shared VAD pass's regions (not timed here).
-        regions = shared_speech_regions(audio.mono) if choose_method(audio, "auto")[0] == "embedded" else None
+        method = choose_method(audio, "auto")[0]
+        method = "embedded" if method == "pyannote" else method  # this table is the embedded diariser's
+        regions = shared_speech_regions(audio.mono) if method == "embedded" else None
         started = time.perf_counter()
-        result = diarize(audio, "auto", speakers, speech_regions=regions)
+        result = diarize(audio, method, speakers, speech_regions=regions)
         seconds = time.perf_counter() - started
         hyp = result.annotation
         values = {}
