@@ -259,10 +259,13 @@ def transcribe_recording(path: Path, options: AudioOptions, cache_path: Path | N
             timings["transcription"] = time.perf_counter() - t
             if not result.words:
                 raise AudioError(f"{path}: no speech found")
-            t = time.perf_counter()
             if warm is not None:
+                t = time.perf_counter()
                 warm.join()
                 timings["diarisation_model_load"] = getattr(warm, "seconds", 0.0)
+                # What the warm-up did not hide behind transcription (pyannote's imports on a short file).
+                timings["diarisation_model_wait"] = time.perf_counter() - t
+            t = time.perf_counter()
             diarization = diarize(
                 audio,
                 method,
