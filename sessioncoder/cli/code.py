@@ -118,7 +118,11 @@ def code(
     ] = "base",
     language: Annotated[str, typer.Option("--language", help="Spoken language code, or 'auto'.")] = "en",
     diarizer: Annotated[
-        str, typer.Option("--diarizer", help="auto, embedded, channels or pyannote.")
+        str,
+        typer.Option(
+            "--diarizer",
+            help="auto (pyannote, or channels for one lapel mic per speaker), pyannote, embedded or channels.",
+        ),
     ] = "auto",
     speakers: Annotated[
         str | None, typer.Option("--speakers", help="Number of speakers, or 'auto' (default 2).")
