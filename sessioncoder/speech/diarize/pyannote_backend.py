@@ -345,10 +345,11 @@ def diarize(
 
         from threadpoolctl import threadpool_limits
 
-        from sessioncoder.speech.diarize.embedded import embed_threads, torch_threads
+        from sessioncoder.speech.diarize.embedded import torch_threads
 
-        # Small matrices (clustering): multi-threaded BLAS is slower, and much slower under load.
-        with threadpool_limits(1), torch_threads(embed_threads()), warnings.catch_warnings():
+        # One thread for torch and BLAS: with two, any other process on the CPU made segmentation and
+        # CAM++ 5-20x slower (7-minute session: 250 s vs 11 s); small matrices gain nothing from two.
+        with threadpool_limits(1), torch_threads(1), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "detected number of speakers is outside the given bounds" etc.
             file = {"waveform": waveform, "sample_rate": SAMPLE_RATE, "uri": "recording"}
             output = pipeline(file, hook=hook, **kwargs)
