@@ -122,14 +122,14 @@ def recordings() -> list[Recording]:
     folder = sessions_dir()
     if folder is not None:
         for name in SESSIONS:
-            speakers = {"session_3v": 3, "session_4v": 4}.get(name, 2)
+            voices = {"session_3v": 3, "session_4v": 4}.get(name, 2)
             out.append(
                 Recording(
-                    f"synthetic {name} ({speakers} voices)",
+                    f"synthetic {name} ({voices} voices)",
                     folder / f"{name}.ogg",
                     script_text(folder / f"{name}.txt"),
                     folder / f"{name}.rttm",
-                    speakers=speakers,
+                    speakers=2 if voices == 2 else "auto",  # more voices: can the count be found?
                 )
             )
     return out

@@ -14,9 +14,10 @@ one ran:
   the user's own model directory (``--pyannote-model``, docs/pyannote.md).
 
 ``auto`` picks ``channels`` for a stereo recording with one speaker per
-channel, otherwise ``DEFAULT_BACKEND`` (chosen by bench_diarize: the more
-accurate backend whose cost stays within a quarter of transcription time),
-falling back to ``embedded`` when the pyannote extra is not installed.
+channel; otherwise ``embedded`` for a known number of speakers, and
+``pyannote`` (when its extra is installed) for ``--speakers auto``, because
+counting speakers is where the embedded diariser is weak (jfk comes out as
+four) and pyannote right. See bench_diarize and the README for the numbers.
 """
 
 from __future__ import annotations
@@ -28,9 +29,13 @@ from sessioncoder.speech.audio import Audio, analyse_channels
 from sessioncoder.speech.diarize.base import Diarization, Progress, ordered_labels
 
 METHODS = ("auto", "embedded", "channels", "pyannote")
-# bench_diarize: AMI DER (0.25 s collar) 21% vs 36% and the pyannote sample 4-5% vs 6%, at 10-20% of
-# transcription time (see README).
-DEFAULT_BACKEND = "pyannote"
+# bench_diarize: pyannote is more accurate on real recordings (AMI DER at 0.25 s collar 21% vs 36%,
+# pyannote sample 3.9% vs 5.5%, stereo clip's mix 4.6% vs 45%) but costs 22-59% of transcription time
+# (48% over the synthetic sessions) against embedded's 19-30%, and is less accurate on clean two-voice
+# sessions (3-5% vs 1%). Above the 25% budget, so embedded stays the default for a known number of
+# speakers and pyannote is the accurate option (--diarizer pyannote) and the speaker counter.
+DEFAULT_BACKEND = "embedded"
+AUTO_COUNT_BACKEND = "pyannote"
 
 
 def pyannote_available() -> bool:
@@ -45,8 +50,8 @@ def pyannote_available() -> bool:
     return importlib.util.find_spec("pyannote.audio") is not None
 
 
-def choose_method(audio: Audio, method: str) -> tuple[str, str]:
-    """The backend to run and why (``auto`` looks at the channels)."""
+def choose_method(audio: Audio, method: str, speakers: int | str | None = None) -> tuple[str, str]:
+    """The backend to run and why (``auto`` looks at the channels and whether speakers are to be counted)."""
     if method not in METHODS:
         raise InputError(f"unknown diarizer {method!r}: choose one of {', '.join(METHODS)}")
     if method != "auto":
@@ -54,8 +59,10 @@ def choose_method(audio: Audio, method: str) -> tuple[str, str]:
     report = analyse_channels(audio)
     if report.separate_speakers:
         return "channels", f"stereo with one speaker per channel: {report.reason}"
-    if DEFAULT_BACKEND == "pyannote" and not pyannote_available():
-        return "embedded", f"{report.reason}; pyannote extra not installed"
+    if speakers == "auto":
+        if pyannote_available():
+            return AUTO_COUNT_BACKEND, f"{report.reason}; speakers to be counted"
+        return DEFAULT_BACKEND, f"{report.reason}; speakers to be counted, pyannote extra not installed"
     return DEFAULT_BACKEND, report.reason
 
 
@@ -72,7 +79,7 @@ def diarize(
     ``speech_regions`` (seconds, from ``embedded.shared_speech_regions``) spare the embedded
     diariser its own VAD pass; the other backends ignore them.
     """
-    chosen, why = choose_method(audio, method)
+    chosen, why = choose_method(audio, method, speakers)
     if chosen == "channels":
         from sessioncoder.speech.diarize import channels
 
