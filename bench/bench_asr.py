@@ -4,9 +4,9 @@ For Whisper base and tiny.en, on every recording with reference words
 (fixtures, demo, pyannote sample, jfk, stereo clip as a mono mix, synthetic
 sessions of 6-7 minutes), it prints:
 
-- WER of the project's ASR stage (the recording pipeline's: one shared VAD
-  pass, batched beam search, words from word timestamps), with and without
-  the codebook's vocabulary prompted to Whisper;
+- WER of the project's ASR stage (the recording pipeline's: faster-whisper's
+  VAD filter, batched beam search 5, words from word timestamps), with and
+  without the codebook's vocabulary prompted to Whisper (``code`` prompts it);
 - WER of plain ``WhisperModel(...).transcribe(audio)`` with faster-whisper's
   defaults and no batching (text joined from its segments);
 - both times, and whether the project is within 0.01 of plain.
@@ -95,7 +95,7 @@ def run() -> None:
         console.print(table)
         console.print(f"  largest project - plain: {worst:+.3f} (target ≤ {MARGIN:+.2f} on every file)")
     console.print(
-        "  Project: shared silero-vad regions -> clips of ≤ 30 s, batched beam search 5, WER on its words.\n"
+        "  Project: faster-whisper's VAD filter, batched beam search 5, WER on its words.\n"
         "  Plain: WhisperModel.transcribe(audio) with faster-whisper's defaults (beam 5, no VAD, no batching).\n"
         f"  Vocabulary: the stics codebook's {len(vocabulary)} terms as Whisper's initial prompt.\n"
         "  Times are wall-clock on this machine; other processes sharing the CPU make them pessimistic."

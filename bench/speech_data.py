@@ -146,23 +146,16 @@ def decoded(path: Path):
 def project_transcription(path: Path, model: str, vocabulary: tuple[str, ...] = ()) -> tuple[str, float]:
     """The recording pipeline's ASR stage on a mono mix (batched beam search): text and seconds.
 
-    As in ``speech.recording``: with the embedded diariser Whisper gets the
-    shared VAD pass's regions (its seconds included), with pyannote (the
-    default) faster-whisper's own VAD filter.
+    As in ``speech.recording``: faster-whisper's own VAD filter, the codebook
+    vocabulary (or none) as prompt.
     """
     from sessioncoder.models.store import resolve_asr_model
     from sessioncoder.speech import asr
-    from sessioncoder.speech.diarize import choose_method
-    from sessioncoder.speech.diarize.embedded import shared_speech_regions
 
     model_dir, _ = resolve_asr_model(model)
     asr.load_whisper(model_dir)
-    audio = decoded(path)
-    mono = audio.mono
+    mono = decoded(path).mono
     started = time.perf_counter()
-    regions = shared_speech_regions(mono) if choose_method(audio, "auto")[0] == "embedded" else None
-    result = asr.transcribe(
-        mono, model_dir, "en", speech_regions=regions, vocabulary=list(vocabulary) or None
-    )
+    result = asr.transcribe(mono, model_dir, "en", vocabulary=list(vocabulary) or None)
     seconds = time.perf_counter() - started
     return " ".join(w.text for w in result.words), seconds
