@@ -121,7 +121,7 @@ def code(
         str,
         typer.Option(
             "--diarizer",
-            help="auto (pyannote, or channels for one lapel mic per speaker), pyannote, embedded or channels.",
+            help="auto (embedded; pyannote for --speakers auto; channels for one lapel mic each), embedded, pyannote or channels.",
         ),
     ] = "auto",
     speakers: Annotated[
