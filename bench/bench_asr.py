@@ -97,6 +97,7 @@ def run() -> None:
     console.print(
         "  Project: faster-whisper's VAD filter, batched beam search 5, WER on its words.\n"
         "  Plain: WhisperModel.transcribe(audio) with faster-whisper's defaults (beam 5, no VAD, no batching).\n"
-        f"  Vocabulary: the stics codebook's {len(vocabulary)} terms as Whisper's initial prompt.\n"
+        f"  Vocabulary: the stics codebook's {len(vocabulary)} terms as Whisper's initial prompt "
+        "(what `code` does, except with tiny.en: speech.recording.UNPROMPTED_MODELS).\n"
         "  Times are wall-clock on this machine; other processes sharing the CPU make them pessimistic."
     )

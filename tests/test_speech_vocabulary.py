@@ -9,7 +9,7 @@ import pytest
 from sessioncoder.coding.codebook import load_codebook
 from sessioncoder.models.store import resolve_asr_model
 from sessioncoder.speech import asr
-from sessioncoder.speech.recording import AudioOptions, cache_key, transcribe_recording
+from sessioncoder.speech.recording import AudioOptions, cache_key, prompted_vocabulary, transcribe_recording
 
 AUDIO = Path(__file__).parent / "fixtures" / "audio"
 SHARED_AUDIO = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "audio"
@@ -33,20 +33,32 @@ def test_vocabulary_prompt_and_cache_key():
     _, info = resolve_asr_model("tiny.en")
     plain, with_terms = AudioOptions(), AudioOptions(vocabulary=["curfew"])
     assert cache_key("a" * 64, plain, info) != cache_key("a" * 64, with_terms, info)
+    # tiny.en is not prompted (bench_asr: the prompt made it worse), base is.
+    assert prompted_vocabulary(AudioOptions(asr_model="tiny.en", vocabulary=["curfew"])) == []
+    assert prompted_vocabulary(with_terms) == ["curfew"]
     # Greedy decoding lost words (bench_asr): Whisper's default beam stays.
     assert asr.BEAM_SIZE == 5
 
 
 @pytest.mark.audio
 def test_transcription_with_the_codebook_vocabulary_keeps_the_words():
-    options = AudioOptions(asr_model="tiny.en", progress=False, vocabulary=load_codebook().vocabulary)
-    t = transcribe_recording(AUDIO / "dialogue.ogg", options)
-    assert t.settings["initial_prompt"].startswith(asr.PROMPT_PREFIX)
-    text = " ".join(w.text.lower() for w in t.words)
+    from sessioncoder.speech.audio import load_audio
+
+    model_dir, _ = resolve_asr_model("tiny.en")
+    mono = load_audio(AUDIO / "dialogue.ogg").mono
+    result = asr.transcribe(mono, model_dir, "en", vocabulary=load_codebook().vocabulary)
+    text = " ".join(w.text.lower() for w in result.words)
     # The prompt is context, not text: none of its terms leak into the words.
     assert "oasys" not in text and "terms" not in text
     for word in ("homework", "appointment", "friday", "work"):
         assert word in text
+
+
+@pytest.mark.audio
+def test_the_recording_pipeline_records_the_prompt_it_used():
+    options = AudioOptions(asr_model="tiny.en", progress=False, vocabulary=["curfew"])
+    t = transcribe_recording(AUDIO / "phone_8k.wav", options)
+    assert t.settings["initial_prompt"] is None  # tiny.en: unprompted
 
 
 @pytest.mark.audio
