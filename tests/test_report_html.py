@@ -186,3 +186,20 @@ def test_unused_skill_area_becomes_something_to_work_on(session, codebook):
     headlines = [m.headline for m in select_development(plain, codebook)]
     assert f"{area.name}: none used this time" in headlines
     assert not any("none used" in m.headline for m in select_development(session, codebook))
+
+
+def test_content_bar_percentages_equal_the_profile_shares_with_pauses_shown(session, codebook):
+    # Shares are of the whole session; with a fifth of it silent the bar must not rescale the talk.
+    content = session.profile.content.model_copy(
+        update={
+            "share_criminogenic": 0.5,
+            "share_conditions": 0.2,
+            "share_other": 0.0,
+            "share_untopiced": 0.1,
+        }
+    )
+    profile = session.profile.model_copy(update={"content": content})
+    page = render_html(session.model_copy(update={"profile": profile}), codebook)
+    svg = _svg_with_label(page, "Share of the session: criminogenic needs versus probation conditions")
+    titles = dict(re.findall(r"<title>([^<:]+): (\d+%)</title>", svg))
+    assert titles == {"Criminogenic needs": "50%", "Conditions": "20%", "No topic": "10%", "Pauses": "20%"}

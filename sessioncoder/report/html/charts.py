@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from sessioncoder.report.html.common import (
     CATEGORY_COLOURS,
+    PAUSE_COLOUR,
     RATING_COLOURS,
     _colour,
     _fit,
@@ -315,15 +316,20 @@ def _content_html(profile: Profile) -> str:
         parts.append(bar_chart_svg(bars, scale, label="Time on each topic"))
     else:
         parts.append('<p class="muted">No topics were coded.</p>')
+    segments = [
+        ("Criminogenic needs", content.share_criminogenic, CATEGORY_COLOURS["criminogenic"]),
+        ("Conditions", content.share_conditions, CATEGORY_COLOURS["condition"]),
+        ("Other", content.share_other, CATEGORY_COLOURS["other"]),
+        ("No topic", content.share_untopiced, CATEGORY_COLOURS["none"]),
+    ]
+    # Shares are of the whole session, pauses included; showing the pauses keeps the bar's
+    # percentages equal to the legend's instead of rescaling the talk to fill the bar.
+    pauses = 1.0 - sum(share for _, share, _ in segments)
+    if pauses > 0.005:
+        segments.append(("Pauses", pauses, PAUSE_COLOUR))
     parts.append(
         stacked_bar_svg(
-            [
-                ("Criminogenic needs", content.share_criminogenic, CATEGORY_COLOURS["criminogenic"]),
-                ("Conditions", content.share_conditions, CATEGORY_COLOURS["condition"]),
-                ("Other", content.share_other, CATEGORY_COLOURS["other"]),
-                ("No topic", content.share_untopiced, CATEGORY_COLOURS["none"]),
-            ],
-            label="Share of the session: criminogenic needs versus probation conditions",
+            segments, label="Share of the session: criminogenic needs versus probation conditions"
         )
     )
     parts.append(

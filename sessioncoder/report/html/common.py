@@ -27,6 +27,7 @@ GROUP_COLOURS = {
     "client": "#D55E00",
     "topic": "#8a8f98",
 }
+PAUSE_COLOUR = "#f1f2f4"  # lighter than "no topic": nobody is speaking
 CATEGORY_COLOURS = {"criminogenic": "#007a78", "condition": "#c46a00", "other": "#8a8f98", "none": "#d7dae0"}
 RATING_COLOURS = {"good": "#1a7f37", "fair": "#9a6700", "below": "#b42318", "n/a": "#6e7781"}
 ROLE_COLOURS = {"officer": "#0072B2", "client": "#D55E00", "other": "#009E73", "unknown": "#8a8f98"}
