@@ -108,6 +108,46 @@ def _portability(console: Console, coder, dev, shipped_emb) -> dict[str, object]
     return {"int8": int8}
 
 
+TARGET_CV = (0.78, 0.60)  # issue 12: grouped 5-fold CV, therapist 4-class / client 3-class macro-F1
+
+
+def _cross_validation(console: Console, model_dir: Path, transcripts) -> None:
+    """Grouped k-fold CV recomputed from the saved held-out predictions of every fold (``cv_predictions.json``)."""
+    from sessioncoder.research.annomi import cv_summary, decode_predictions
+
+    path = model_dir / "cv_predictions.json"
+    if not path.is_file():
+        console.print(f"cross-validation skipped: {path.name} absent (the 2.x models have none)")
+        return
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    by_id = {t.transcript_id: t for t in transcripts}
+    predictions = decode_predictions(by_id, saved["predictions"])
+    folds = [[by_id[t] for t in fold] for fold in saved["folds"]]
+    cv = cv_summary(folds, [{t.transcript_id: predictions[t.transcript_id] for t in f} for f in folds])
+    table = Table(
+        title=f"Grouped {cv['folds']}-fold cross-validation on {cv['transcripts']} AnnoMI transcripts "
+        "(each fold's model on its held-out transcripts)"
+    )
+    for col in ("fold", "held-out transcripts", "therapist 4-class macro-F1", "client 3-class macro-F1"):
+        table.add_column(col, justify="right")
+    for k, fold in enumerate(folds):
+        table.add_row(
+            str(k),
+            str(len(fold)),
+            f"{cv['therapist_macro_f1_4']['per_fold'][k]:.3f}",
+            f"{cv['client_macro_f1_3']['per_fold'][k]:.3f}",
+        )
+    t, c = cv["therapist_macro_f1_4"], cv["client_macro_f1_3"]
+    table.add_row("mean ± sd", "", f"{t['mean']:.3f} ± {t['sd']:.3f}", f"{c['mean']:.3f} ± {c['sd']:.3f}")
+    table.add_row("[dim]target[/]", "", f"[dim]≥ {TARGET_CV[0]:.2f}[/]", f"[dim]≥ {TARGET_CV[1]:.2f}[/]")
+    console.print(table)
+    met = t["mean"] >= TARGET_CV[0] and c["mean"] >= TARGET_CV[1]
+    console.print(
+        f"cross-validated macro-F1: therapist {t['mean']:.3f} ± {t['sd']:.3f}, client {c['mean']:.3f} ± "
+        f"{c['sd']:.3f} ({'meets' if met else 'BELOW'} the {TARGET_CV[0]:.2f} / {TARGET_CV[1]:.2f} target)"
+    )
+
+
 def run() -> None:
     console = Console()
     data = SHARED_DATA / "annomi"
@@ -130,6 +170,7 @@ def run() -> None:
     dev = [t for t in transcripts if t.transcript_id in set(dev_ids)]
     n_utt = sum(len(t.texts) for t in dev)
 
+    _cross_validation(console, model_dir, transcripts)
     coder = load_mi_coder(model_dir)
     shipped_emb = [coder.encoder.encode(t.texts) for t in dev]
     metrics = evaluate(coder, dev, shipped_emb)

@@ -7,9 +7,11 @@ onnxruntime): per utterance the label and the temperature-scaled head logits.
 ``tests/test_mi_portable.py`` checks on whatever CPU runs it that the shipped
 encoder gives these labels and logits within ``logit_tolerance``. Run this again
 after retraining the MI coder (the test refuses a reference whose hashes do not
-match ``models/mi/config.json``). It refuses a session where an utterance's
-decision is closer than :func:`decision_margin` allows: there, logits within the
-tolerance would not imply the same label.
+match ``models/mi/config.json``). An utterance whose decision is closer than
+:func:`decision_margin` allows is marked ``label_checked: false``: there, logits
+within the tolerance would not imply the same label, so the test checks its logits
+only. (The context network codes each utterance with its neighbours, so such an
+utterance cannot simply be left out of the session.)
 """
 
 from __future__ import annotations
@@ -74,13 +76,13 @@ def main() -> int:
     rows = []
     for text, role, label, z in zip(texts, roles, labels, logits, strict=True):
         classes = coder.therapist.classes if role == "officer" else coder.client.classes
-        if z is not None and decision_margin(z, classes, role) <= 4 * LOGIT_TOLERANCE:
-            raise SystemExit(f"utterance too close to a decision boundary for the fixture: {text!r}")
+        checked = z is None or decision_margin(z, classes, role) > 4 * LOGIT_TOLERANCE
         rows.append(
             {
                 "role": role,
                 "text": text,
                 "label": label,
+                "label_checked": checked,
                 "logits": None if z is None else [round(float(v), 6) for v in z],
             }
         )
@@ -95,7 +97,10 @@ def main() -> int:
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(OUT, json.dumps(reference, indent=1) + "\n")
-    print(f"wrote {OUT.relative_to(REPO)}: {len(rows)} utterances")
+    unchecked = sum(not r["label_checked"] for r in rows)
+    print(
+        f"wrote {OUT.relative_to(REPO)}: {len(rows)} utterances, {unchecked} too near a boundary for labels"
+    )
     return 0
 
 

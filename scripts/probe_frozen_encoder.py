@@ -24,13 +24,29 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from train_mi_model import N_CONTEXT, RECIPE, class_weights, features_for  # noqa: E402  (beside this script)
+from train_mi_model import CONTEXT, FEATURES, N_CONTEXT, class_weights  # noqa: E402  (beside this script)
 
-from sessioncoder.coding.mi.features import CLIENT_CLASSES, THERAPIST_CLASSES, feature_scale  # noqa: E402
+from sessioncoder.coding.mi.features import (  # noqa: E402
+    CLIENT_CLASSES,
+    THERAPIST_CLASSES,
+    feature_scale,
+    session_features,
+)
 from sessioncoder.coding.mi.heads import MAIN_GROUPS, Head, decide_therapist, therapist_group  # noqa: E402
 from sessioncoder.models import lora  # noqa: E402
 from sessioncoder.research.agreement import confusion  # noqa: E402
 from sessioncoder.research.annomi import AnnoMITranscript, load_annomi, split_transcripts  # noqa: E402
+
+
+def features_for(transcripts, embeddings, role):
+    """Feature rows and labels of ``role``'s utterances (the MI coder's context features)."""
+    xs, ys = [], []
+    for tr, emb in zip(transcripts, embeddings, strict=True):
+        x = session_features(emb, tr.texts, tr.roles, FEATURES["n_prev"], FEATURES["n_next"])
+        keep = [i for i, r in enumerate(tr.roles) if r == role]
+        xs.append(x[keep])
+        ys.extend(tr.labels[i] for i in keep)
+    return np.vstack(xs), ys
 
 
 def embed_all(encoder_dir: Path, transcripts: list[AnnoMITranscript]) -> tuple[dict[str, np.ndarray], float]:
@@ -68,10 +84,10 @@ def train_mlp(x, y, classes, seed: int, epochs: int = 40) -> Head:
     inputs = torch.from_numpy(x)
     net = torch.nn.Sequential(
         torch.nn.Dropout(0.1),
-        torch.nn.Linear(x.shape[1], RECIPE["hidden"]),
+        torch.nn.Linear(x.shape[1], CONTEXT["hidden"]),
         torch.nn.ReLU(),
         torch.nn.Dropout(0.3),
-        torch.nn.Linear(RECIPE["hidden"], len(classes)),
+        torch.nn.Linear(CONTEXT["hidden"], len(classes)),
     )
     optimiser = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=0.01)
     net.train()

@@ -1,4 +1,4 @@
-"""Set each code's ``semantic_threshold`` in a codebook from the TUNING half of the STICS dev set.
+"""Set each code's ``semantic_threshold`` and ``model_min_confidence`` from the TUNING half of the STICS dev set.
 
     python scripts/tune_semantic.py                 # prints the thresholds and the tuning-half F1
     python scripts/tune_semantic.py --write         # also writes them into codebooks/stics.yaml
@@ -9,6 +9,10 @@ Coordinate ascent, two passes: for one code at a time, every threshold on a grid
 the micro-F1 of *all* codes after the full merge (precedence, overrides, topic
 segments), because a semantic topic also changes what the segments carry.
 Rule, model and embedding passes run once per session; each trial only re-merges.
+The codes the trained MI model owns get a ``model_min_confidence`` the same way (a
+grid of confidences, and "off", keeping all of the model's codes), in the same passes,
+so the two kinds of threshold are set with each other in place. Rerun after a new MI
+model ships: its confidences are its own.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from sessioncoder.coding.semantic import SemanticCoder, semantic_encoder  # noqa
 
 GRID = [round(x, 3) for x in np.arange(0.30, 0.901, 0.025)]
 OFF = 2.0  # never reached by a cosine similarity
+MODEL_GRID = [round(x, 3) for x in np.arange(0.20, 0.701, 0.05)]
 
 
 def main() -> int:
@@ -60,6 +65,10 @@ def main() -> int:
         sims = semantic.similarities(encoder.encode([u.text for u in utts]))
         prepared.append((utts, fixed, sims, s.gold))
 
+    model_codes = sorted(owned)
+    for code in model_codes:
+        book.codes[code].model_min_confidence = None
+
     def score(limits: np.ndarray) -> float:
         pairs = []
         for utts, fixed, sims, gold in prepared:
@@ -80,17 +89,32 @@ def main() -> int:
                 if f > best + 1e-6:
                     best, keep = f, t
             limits[j] = keep
+        for code in model_codes:
+            spec = book.codes[code]
+            keep_floor = spec.model_min_confidence
+            for floor in [None, *MODEL_GRID]:
+                spec.model_min_confidence = floor
+                f = score(limits)
+                if f > best + 1e-6:
+                    best, keep_floor = f, floor
+            spec.model_min_confidence = keep_floor
         print(f"pass {sweep + 1}: tuning-half micro-F1 {best:.3f}")
     chosen = {code: float(limits[j]) for j, code in enumerate(order) if limits[j] < OFF}
     for code, t in chosen.items():
-        print(f"  {code}: {t:.3f}")
+        print(f"  {code}: semantic {t:.3f}")
+    floors = {code: book.codes[code].model_min_confidence for code in model_codes}
+    for code, t in floors.items():
+        if t is not None:
+            print(f"  {code}: model confidence >= {t:.2f}")
     if args.write:
-        write_thresholds(Path(base.path or ""), {c: chosen.get(c) for c in order})
+        path = Path(base.path or "")
+        write_thresholds(path, "semantic_threshold", {c: chosen.get(c) for c in order})
+        write_thresholds(path, "model_min_confidence", floors)
     return 0
 
 
-def write_thresholds(path: Path, thresholds: dict[str, float | None]) -> None:
-    """Set ``semantic_threshold`` lines in place (comments and layout of the YAML kept)."""
+def write_thresholds(path: Path, field: str, thresholds: dict[str, float | None]) -> None:
+    """Set one threshold field's lines in place (comments and layout of the YAML kept)."""
     lines = path.read_text(encoding="utf-8").split("\n")
     out: list[str] = []
     current = None
@@ -98,13 +122,13 @@ def write_thresholds(path: Path, thresholds: dict[str, float | None]) -> None:
         m = re.match(r"^  ([a-z][a-z0-9_]*\.[a-z][a-z0-9_]*):\s*$", line)
         if m:
             current = m.group(1)
-        if current in thresholds and line.startswith("    semantic_threshold:"):
+        if current in thresholds and line.startswith(f"    {field}:"):
             continue
         out.append(line)
         if current in thresholds and line.startswith("    applies_to:") and thresholds[current] is not None:
-            out.append(f"    semantic_threshold: {thresholds[current]:.3f}")
+            out.append(f"    {field}: {thresholds[current]:.3f}")
     path.write_text("\n".join(out), encoding="utf-8")
-    print(f"wrote {sum(v is not None for v in thresholds.values())} thresholds to {path}")
+    print(f"wrote {sum(v is not None for v in thresholds.values())} {field} values to {path}")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ import pytest
 from conftest import REPO, SHARED_DATA
 
 from sessioncoder.coding.base import Coder
-from sessioncoder.coding.mi.coder import load_mi_coder
+from sessioncoder.coding.mi.coder import load_mi_coder, weights_name
+from sessioncoder.coding.mi.context import ContextNet
 from sessioncoder.coding.mi.features import (
     CLIENT_CODES,
     HAND_FEATURES,
@@ -109,16 +110,20 @@ def test_artefact_is_small_plain_arrays_and_matches_config():
     assert total < 50 * 1024 * 1024
     from sessioncoder.fileio import sha256_file
 
-    weights, adapters = MODEL_DIR / "heads.npz", MODEL_DIR / config["features"]["adapters"]
+    weights, adapters = MODEL_DIR / weights_name(config), MODEL_DIR / config["features"]["adapters"]
     assert sha256_file(weights) == config["weights_sha256"]
     assert sha256_file(adapters) == config["adapters_sha256"]
     for path in (weights, adapters):
         with np.load(path, allow_pickle=False) as arrays:  # no pickled objects inside
             assert all(arrays[k].dtype == np.float32 for k in arrays.files)
     with np.load(weights, allow_pickle=False) as arrays:
-        assert "shared_w0" in arrays.files  # the shared hidden layer, stored once
-        assert arrays["therapist_w1"].shape[1] == len(config["therapist"]["classes"])
-        assert arrays["client_w1"].shape[1] == len(config["client"]["classes"])
+        if config["head"]["kind"] == "context":
+            net = ContextNet.from_arrays(arrays, config["head"])
+            assert net.arrays["therapist_w"].shape[1] == len(config["therapist"]["classes"])
+            assert net.arrays["client_w"].shape[1] == len(config["client"]["classes"])
+        else:
+            assert "shared_w0" in arrays.files  # the shared hidden layer, stored once
+            assert arrays["therapist_w1"].shape[1] == len(config["therapist"]["classes"])
     # adapters only: far fewer numbers than the 22 M of the base encoder
     with np.load(adapters, allow_pickle=False) as arrays:
         assert 10_000 < sum(arrays[k].size for k in arrays.files) < 1_000_000
@@ -158,7 +163,8 @@ def test_tampered_model_file_is_refused(tmp_path):
 
     for path in MODEL_DIR.iterdir():
         shutil.copy(path, tmp_path / path.name)
-    with (tmp_path / "heads.npz").open("ab") as handle:
+    config = json.loads((MODEL_DIR / "config.json").read_text())
+    with (tmp_path / weights_name(config)).open("ab") as handle:
         handle.write(b"\0")
     with pytest.raises(ModelError, match="does not match the sha256") as info:
         load_mi_coder(tmp_path)
@@ -209,3 +215,23 @@ def test_config_records_the_dev_split():
     split = config["split"]
     _, dev = split_transcripts(ids, split["seed"], split["dev_fraction"])
     assert dev == split["dev_transcripts"]
+    if "folds" in split:  # cross-validation: fold 0 is that dev split, the folds partition the 99
+        assert split["folds"][0] == dev
+        assert sorted(t for fold in split["folds"] for t in fold) == sorted(ids)
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "annomi").is_dir(), reason="../shared/data/annomi absent")
+def test_cross_validation_figures_recompute_from_saved_predictions():
+    """cv_metrics.json is what the saved held-out predictions give, fold by fold (bench prints the same)."""
+    from sessioncoder.research.annomi import cv_summary, decode_predictions, load_annomi
+
+    saved = json.loads((MODEL_DIR / "cv_predictions.json").read_text())
+    recorded = json.loads((MODEL_DIR / "cv_metrics.json").read_text())
+    by_id = {t.transcript_id: t for t in load_annomi(SHARED_DATA / "annomi")}
+    predictions = decode_predictions(by_id, saved["predictions"])
+    folds = [[by_id[t] for t in fold] for fold in saved["folds"]]
+    assert not set(saved["folds"][0]) & {t for fold in saved["folds"][1:] for t in fold}
+    cv = cv_summary(folds, [{t.transcript_id: predictions[t.transcript_id] for t in f} for f in folds])
+    for name in ("therapist_macro_f1_4", "client_macro_f1_3"):
+        assert cv[name]["per_fold"] == recorded[name]["per_fold"]
+        assert cv[name]["mean"] == pytest.approx(recorded[name]["mean"])

@@ -45,6 +45,12 @@ def _drift(logits: list[np.ndarray | None]) -> float:
     )
 
 
+def _checked_labels(labels: list[str]) -> tuple[list[str], list[str]]:
+    """(labels given, reference labels) on the utterances whose decision is clear of the tolerance."""
+    keep = [k for k, u in enumerate(REFERENCE["utterances"]) if u.get("label_checked", True)]
+    return [labels[k] for k in keep], [REFERENCE["utterances"][k]["label"] for k in keep]
+
+
 def test_reference_is_for_the_shipped_model(coder):
     config = json.loads((REPO / "models" / "mi" / "config.json").read_text(encoding="utf-8"))
     stale = "the MI model changed: run scripts/make_mi_reference.py"
@@ -56,19 +62,23 @@ def test_reference_is_for_the_shipped_model(coder):
     # both heads, several classes each: a session that tests the decisions, not one answer
     labels = [u["label"] for u in REFERENCE["utterances"]]
     assert {"officer", "client"} <= set(ROLES) and len(set(labels)) >= 6
+    # nearly every decision is clear enough to be checked as a label, not only as logits
+    assert sum(u.get("label_checked", True) for u in REFERENCE["utterances"]) >= 0.9 * len(labels)
 
 
 def test_shipped_encoder_gives_the_fp32_labels_on_this_cpu(coder, no_network):
     assert coder.encoder.quantisation == lora.BUILDS[lora.SHIPPED_BUILD]
     labels, logits = _decisions(coder, coder.encoder.encode(TEXTS))
-    assert labels == [u["label"] for u in REFERENCE["utterances"]]
+    given, expected = _checked_labels(labels)
+    assert given == expected
     assert _drift(logits) <= TOLERANCE
 
 
 def test_fp32_torch_on_this_cpu_gives_the_reference(coder):
     """The reference is what fp32 says here too, not only on the machine that wrote it."""
     labels, logits = _decisions(coder, coder.reference_embeddings(TEXTS))
-    assert labels == [u["label"] for u in REFERENCE["utterances"]]
+    given, expected = _checked_labels(labels)
+    assert given == expected
     assert _drift(logits) <= TOLERANCE
 
 

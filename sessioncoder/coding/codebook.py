@@ -157,6 +157,11 @@ class CodeSpec(_Spec):
     # nearest prototype at which the code is given (None: left to the rules).
     prototypes: list[ExampleSpec] = Field(default_factory=list)
     semantic_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    # A trained model's assignment of this code is kept only at this confidence or above (None:
+    # always kept). The MI model is trained on counselling talk; in supervision sessions its
+    # low-confidence reflections and advice are mostly other moves, so a codebook sets where
+    # it stops trusting them (scripts/tune_semantic.py, tuning half of bench/stics_dev).
+    model_min_confidence: float | None = Field(default=None, ge=0.0, le=1.0)
 
     _examples = field_validator("examples", "counter_examples", "prototypes", mode="before")(
         classmethod(lambda cls, v: _as_examples(v))

@@ -3,8 +3,9 @@
 Coders: the rules, the trained MI model and the semantic coder (prototypes from
 the codebook); the MI model and the semantic coder share one embedding pass.
 Merge order, each step a plain function over per-utterance code lists:
-1. ``combine``: a code owned by a trained model comes from that model alone,
-   except the ``rules_decide`` codes (questions) where the rules found one;
+1. ``combine``: a code owned by a trained model comes from that model alone, at or
+   above the code's ``model_min_confidence``, except the ``rules_decide`` codes
+   (questions) where the rules found one;
    for everything else, when several coders give a code, the codebook's
    ``precedence`` of sources picks whose assignment (and evidence) is kept;
 2. ``apply_implications``: codebook ``implies`` (a pro-criminal statement is
@@ -41,11 +42,18 @@ def combine(
         for code in coder.owned_codes:
             owned[code] = coder
     decide = set(codebook.settings.rules_decide) if codebook is not None else set()
+    floors = (
+        {c.id: c.model_min_confidence for c in codebook.codes.values() if c.model_min_confidence is not None}
+        if codebook is not None
+        else {}
+    )
     merged: list[dict[str, CodeAssignment]] = [{} for _ in range(n)]
     for i in range(n):
         ruled = {a.code for coder, per in results for a in per[i] if a.source == "rule" and a.code in decide}
         for coder, per_utterance in results:
             for assignment in per_utterance[i]:
+                if assignment.source == "model" and assignment.confidence < floors.get(assignment.code, 0.0):
+                    continue  # below the codebook's trust in the model for this code
                 owner = owned.get(assignment.code)
                 if assignment.code in decide and (ruled or owner is None):
                     if assignment.source != "rule" and ruled:
@@ -143,27 +151,45 @@ def default_coders(
 def run_coders(
     utterances: list[Utterance], coders: list[Coder]
 ) -> list[tuple[Coder, list[list[CodeAssignment]]]]:
-    """Each coder's codes; coders that share a sentence encoder share one embedding pass."""
-    import numpy as np
+    """Each coder's codes, in the order given.
 
-    memo: dict[int, np.ndarray] = {}
+    Coders that share a sentence encoder share one embedding pass, and that pass runs
+    in a worker thread while the coders that need no encoder (the rules, on spaCy) run:
+    onnxruntime releases the GIL, so the two overlap on a second core. The codes are
+    the same as run one after the other.
+    """
+    from concurrent.futures import ThreadPoolExecutor
 
-    def embeddings(encoder) -> np.ndarray:
-        if id(encoder) not in memo:
-            memo[id(encoder)] = encoder.encode([u.text for u in utterances])
-        return memo[id(encoder)]
+    texts, roles = [u.text for u in utterances], [u.role for u in utterances]
 
-    results = []
-    for coder in coders:
+    def encoder_of(coder: Coder):
         encoder = getattr(coder, "encoder", None)
-        if utterances and encoder is not None and hasattr(coder, "code_embedded"):
-            results.append((coder, coder.code_embedded(utterances, embeddings(encoder))))
-        elif utterances and encoder is not None and hasattr(coder, "code_texts"):
-            texts, roles = [u.text for u in utterances], [u.role for u in utterances]
-            results.append((coder, coder.code_texts(texts, roles, embeddings(encoder))))
+        if (
+            utterances
+            and encoder is not None
+            and (hasattr(coder, "code_embedded") or hasattr(coder, "code_texts"))
+        ):
+            return encoder
+        return None
+
+    encoders = [encoder_of(coder) for coder in coders]
+    distinct = {id(e): e for e in encoders if e is not None}
+    out: list[list[list[CodeAssignment]] | None] = [None] * len(coders)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = {key: pool.submit(e.encode, texts) for key, e in distinct.items()}
+        for k, coder in enumerate(coders):
+            if encoders[k] is None:
+                out[k] = coder.code(utterances)
+        embeddings = {key: future.result() for key, future in pending.items()}
+    for k, coder in enumerate(coders):
+        encoder = encoders[k]
+        if encoder is None:
+            continue
+        if hasattr(coder, "code_embedded"):
+            out[k] = coder.code_embedded(utterances, embeddings[id(encoder)])
         else:
-            results.append((coder, coder.code(utterances)))
-    return results
+            out[k] = coder.code_texts(texts, roles, embeddings[id(encoder)])
+    return [(coder, codes) for coder, codes in zip(coders, out, strict=True) if codes is not None]
 
 
 def code_utterances(

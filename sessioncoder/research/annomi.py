@@ -14,10 +14,10 @@ import numpy as np
 
 from sessioncoder.coding.mi.coder import MIModelCoder
 from sessioncoder.coding.mi.features import (
-    CLIENT_CLASS_CODE,
     CLIENT_CLASSES,
     OWNED_CODES,
-    THERAPIST_CLASS_CODE,
+    THERAPIST_CLASSES,
+    class_code,
     hand_features,
     permission_asked,
 )
@@ -94,12 +94,15 @@ def split_transcripts(ids: list[str], seed: int, dev_fraction: float) -> tuple[l
 
 def gold_codes(t: AnnoMITranscript) -> list[set[str]]:
     """The codebook codes AnnoMI's labels map to (advice asked with permission -> advice_with_permission)."""
+    return label_codes(t, t.labels)
+
+
+def label_codes(t: AnnoMITranscript, labels: list[str]) -> list[set[str]]:
+    """The codes that head classes ``labels`` (one per utterance of ``t``) give, as the coder gives them."""
     asked = permission_asked(hand_features(t.texts, t.roles))
     out: list[set[str]] = []
-    for i, (role, label) in enumerate(zip(t.roles, t.labels, strict=True)):
-        code = (THERAPIST_CLASS_CODE if role == "officer" else CLIENT_CLASS_CODE).get(label)
-        if label == "input.advice" and asked[i]:
-            code = "mi.advice_with_permission"
+    for i, (role, label) in enumerate(zip(t.roles, labels, strict=True)):
+        code = class_code(role, label, bool(asked[i])) if label else None
         out.append({code} if code else set())
     return out
 
@@ -107,18 +110,36 @@ def gold_codes(t: AnnoMITranscript) -> list[set[str]]:
 def evaluate(
     coder: MIModelCoder, transcripts: list[AnnoMITranscript], embeddings: list[np.ndarray] | None = None
 ) -> dict[str, Any]:
-    """Dev metrics: 4-class and 3-class macro-F1 (AnnoMI's tasks) and per-code P/R/F1, from the coder's codes."""
+    """Dev metrics of ``coder``: see :func:`score_codes`."""
+    predicted = [
+        [
+            {c.code for c in assigned}
+            for assigned in coder.code_texts(
+                t.texts, t.roles, embeddings[k] if embeddings is not None else None
+            )
+        ]
+        for k, t in enumerate(transcripts)
+    ]
+    return score_codes(transcripts, predicted)
+
+
+def evaluate_labels(transcripts: list[AnnoMITranscript], labels: list[list[str]]) -> dict[str, Any]:
+    """Metrics of head classes predicted per utterance (cross-validation's held-out predictions)."""
+    return score_codes(transcripts, [label_codes(t, ls) for t, ls in zip(transcripts, labels, strict=True)])
+
+
+def score_codes(transcripts: list[AnnoMITranscript], predicted: list[list[set[str]]]) -> dict[str, Any]:
+    """4-class and 3-class macro-F1 (AnnoMI's tasks) and per-code P/R/F1/kappa, from codes per utterance."""
     from sessioncoder.research.agreement import Coding, compare
 
-    predicted = Coding(name="model")
+    model = Coding(name="model")
     gold = Coding(name="annomi")
-    for k, t in enumerate(transcripts):
-        codes = coder.code_texts(t.texts, t.roles, embeddings[k] if embeddings is not None else None)
+    for t, codes in zip(transcripts, predicted, strict=True):
         for i, (assigned, truth) in enumerate(zip(codes, gold_codes(t), strict=True)):
-            predicted.codes[(t.transcript_id, i)] = {c.code for c in assigned}
+            model.codes[(t.transcript_id, i)] = set(assigned)
             gold.codes[(t.transcript_id, i)] = truth
-            predicted.roles[(t.transcript_id, i)] = t.roles[i]
-    report = compare(predicted, gold, code_order=sorted(OWNED_CODES))
+            model.roles[(t.transcript_id, i)] = t.roles[i]
+    report = compare(model, gold, code_order=sorted(OWNED_CODES))
     # Every practitioner class maps to a code of its own AnnoMI group, so the 4-class gold read
     # back from the codes equals AnnoMI's main_therapist_behaviour.
     return {
@@ -183,3 +204,71 @@ def abstention(
         **{role: summary(rows) for role, rows in decided.items()},
         "shown": summary(shown),
     }
+
+
+def cv_summary(
+    folds: list[list[AnnoMITranscript]], predictions: list[dict[str, list[str]]]
+) -> dict[str, Any]:
+    """Cross-validated figures from each fold's held-out predictions (head classes per utterance).
+
+    Macro-F1 per fold and their mean and standard deviation (the figure AnnoMI papers
+    report), plus per-code figures pooled over all held-out utterances.
+    """
+    per_fold = [
+        evaluate_labels(held, [labels[t.transcript_id] for t in held])
+        for held, labels in zip(folds, predictions, strict=True)
+    ]
+    pooled = evaluate_labels(
+        [t for held in folds for t in held],
+        [labels[t.transcript_id] for held, labels in zip(folds, predictions, strict=True) for t in held],
+    )
+    out: dict[str, Any] = {"folds": len(folds), "transcripts": sum(len(h) for h in folds)}
+    for name in ("therapist_macro_f1_4", "client_macro_f1_3", "therapist_accuracy_4", "client_accuracy_3"):
+        values = np.array([m[name] for m in per_fold], dtype=float)
+        out[name] = {
+            "mean": float(values.mean()),
+            "sd": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+            "per_fold": [round(float(v), 4) for v in values],
+        }
+    out["pooled"] = {k: pooled[k] for k in ("therapist_macro_f1_4", "client_macro_f1_3", "codes")}
+    out["pooled"]["therapist_kappa"] = pooled["therapist_confusion"]["kappa"]
+    out["pooled"]["client_kappa"] = pooled["client_confusion"]["kappa"]
+    return out
+
+
+def encode_predictions(
+    transcripts: dict[str, AnnoMITranscript], predictions: dict[str, list[str]]
+) -> dict[str, str]:
+    """Head classes per utterance as one digit each (officer: THERAPIST_CLASSES, client: CLIENT_CLASSES, '-': none).
+
+    >>> t = AnnoMITranscript("1", ["Hi.", "Hello."], ["officer", "client"], ["other", "neutral"], ["a", "a"])
+    >>> encode_predictions({"1": t}, {"1": ["question.open", "change"]})
+    {'1': '11'}
+    >>> decode_predictions({"1": t}, {"1": "11"})
+    {'1': ['question.open', 'change']}
+    """
+    out = {}
+    for tid, labels in predictions.items():
+        roles = transcripts[tid].roles
+        out[tid] = "".join(
+            "-"
+            if not label
+            else str((THERAPIST_CLASSES if role == "officer" else CLIENT_CLASSES).index(label))
+            for role, label in zip(roles, labels, strict=True)
+        )
+    return out
+
+
+def decode_predictions(
+    transcripts: dict[str, AnnoMITranscript], encoded: dict[str, str]
+) -> dict[str, list[str]]:
+    """The inverse of :func:`encode_predictions`; ModelError when they do not fit the transcripts."""
+    out = {}
+    for tid, digits in encoded.items():
+        if tid not in transcripts or len(digits) != len(transcripts[tid].roles):
+            raise ModelError(f"saved predictions for transcript {tid} do not fit the AnnoMI data")
+        out[tid] = [
+            "" if d == "-" else (THERAPIST_CLASSES if role == "officer" else CLIENT_CLASSES)[int(d)]
+            for role, d in zip(transcripts[tid].roles, digits, strict=True)
+        ]
+    return out

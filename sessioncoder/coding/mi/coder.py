@@ -1,18 +1,22 @@
 """The trained MI coder: practitioner micro-skills and client talk type from context.
 
-Trained on AnnoMI by ``scripts/train_mi_model.py`` (see ``models/mi/MODEL_CARD.md``).
+Trained on AnnoMI by ``scripts/train_mi_model.py`` (grouped 5-fold cross-validation)
+and written by ``scripts/ship_mi_model.py`` (see ``models/mi/MODEL_CARD.md``).
 Every utterance is embedded once, alone, by all-MiniLM-L6-v2 fine-tuned on
 AnnoMI with LoRA adapters (the adapters ship in ``models/mi/``, the base weights
 come from their package; see :mod:`sessioncoder.models.lora`). Each utterance's
-feature vector joins that embedding with those of the previous two utterances,
+feature row joins that embedding with those of the previous two utterances,
 the next one and the other speaker's last turn, its product with the latter
 (reflections echo it), roles, and surface cues (question marks, wh-words,
 reflection stems, permission phrases; :func:`~sessioncoder.coding.mi.features.hand_features`).
-Two heads share one hidden layer: a practitioner head (8 classes) on officer utterances and a
-client head (change/neutral/sustain) on client utterances. They are numpy MLPs
-stored as ``.npz`` weights plus JSON config, with a temperature fitted on the
-dev transcripts so the probabilities are calibrated. Encoder and heads were
-trained together (``scripts/train_mi_model.py``).
+
+From the rows, a 3.x model's context network (:mod:`sessioncoder.coding.mi.context`)
+computes a practitioner output (8 classes) for officer utterances and a client
+output (change/neutral/sustain) for client utterances, attending over about ten
+utterances either side; a 2.x model's numpy MLP heads
+(:class:`~sessioncoder.coding.mi.heads.Head`) score each row alone. Either way a
+temperature per output, fitted on held-out transcripts, calibrates the
+probabilities, and encoder and outputs were trained together.
 
 Role ``unknown`` utterances get no MI code: a practitioner code on a client's
 words (or the reverse) is worse than a missing one, and the role assignment
@@ -28,18 +32,18 @@ from typing import Any
 
 import numpy as np
 
+from sessioncoder.coding.mi.context import ContextNet, softmax
 from sessioncoder.coding.mi.features import (
-    CLIENT_CLASS_CODE,
     FEATURE_VERSION,
     MODEL_NAME,
     OWNED_CODES,
     PERMISSION_RE,
-    THERAPIST_CLASS_CODE,
+    class_code,
     hand_features,
     permission_asked,
     session_features,
 )
-from sessioncoder.coding.mi.heads import Head, decide_therapist
+from sessioncoder.coding.mi.heads import Head, Output, decide_rows
 from sessioncoder.errors import ModelError
 from sessioncoder.fileio import sha256_file
 from sessioncoder.schema import CodeAssignment, ModelInfo, Utterance
@@ -56,11 +60,24 @@ class MIModelCoder:
     name = MODEL_NAME
     owned_codes: frozenset[str] = OWNED_CODES
 
-    def __init__(self, model_dir: Path, config: dict[str, Any], therapist: Head, client: Head) -> None:
+    def __init__(
+        self,
+        model_dir: Path,
+        config: dict[str, Any],
+        therapist: Head | Output,
+        client: Head | Output,
+        network: ContextNet | None = None,
+    ) -> None:
+        """``therapist``/``client``: each output's classes and temperature (2.x: the whole MLP head).
+
+        ``network``: the 3.x context network, which computes both outputs over the whole session;
+        without it the 2.x heads score each utterance's feature row on its own.
+        """
         self.model_dir = model_dir
         self.config = config
         self.therapist = therapist
         self.client = client
+        self.network = network
         self.version = str(config.get("version", "0"))
         self.n_prev = int(config["features"]["n_prev"])
         self.n_next = int(config["features"]["n_next"])
@@ -110,6 +127,22 @@ class MIModelCoder:
             emb = self.encoder.encode(texts)
         return session_features(emb, texts, roles, self.n_prev, self.n_next, hand)
 
+    def session_logits(
+        self,
+        texts: list[str],
+        roles: list[str],
+        emb: np.ndarray | None = None,
+        hand: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Both outputs' temperature-scaled logits for every utterance of one session (rows in order)."""
+        x = self.features(texts, roles, emb, hand)
+        if self.network is not None:
+            t, c = self.network.logits(x)
+        else:
+            assert isinstance(self.therapist, Head) and isinstance(self.client, Head)
+            t, c = self.therapist.logits(x), self.client.logits(x)
+        return t / self.therapist.temperature, c / self.client.temperature
+
     def predict(
         self,
         texts: list[str],
@@ -122,38 +155,20 @@ class MIModelCoder:
         Unknown-role utterances get ``("", 0.0)``. ``emb`` and ``hand``: precomputed
         embeddings and :func:`hand_features`, if the caller has them.
         """
-        out: list[tuple[str, float]] = [("", 0.0)] * len(texts)
         if not texts:
-            return out
-        x = self.features(texts, roles, emb, hand)
-        officer = [i for i, r in enumerate(roles) if r == "officer"]
-        client = [i for i, r in enumerate(roles) if r == "client"]
-        if officer:
-            proba = self.therapist.proba(x[officer])
-            for i, decided in zip(officer, decide_therapist(proba, self.therapist.classes), strict=True):
-                out[i] = decided
-        if client:
-            proba = self.client.proba(x[client])
-            for i, row in zip(client, proba, strict=True):
-                k = int(row.argmax())
-                out[i] = (self.client.classes[k], float(row[k]))
-        return out
+            return []
+        t, c = self.session_logits(texts, roles, emb, hand)
+        return decide_rows(roles, softmax(t), softmax(c), self.therapist.classes, self.client.classes)
 
     def head_logits(self, texts: list[str], roles: list[str], emb: np.ndarray) -> list[np.ndarray | None]:
-        """Per utterance, the temperature-scaled logits of the head that decides it (None: unknown role).
+        """Per utterance, the temperature-scaled logits of the output that decides it (None: unknown role).
 
         What the portability checks compare between the shipped encoder and the fp32 reference.
         """
-        out: list[np.ndarray | None] = [None] * len(texts)
         if not texts:
-            return out
-        x = self.features(texts, roles, emb)
-        for role, head in (("officer", self.therapist), ("client", self.client)):
-            rows = [i for i, r in enumerate(roles) if r == role]
-            if rows:
-                for i, z in zip(rows, head.logits(x[rows]) / head.temperature, strict=True):
-                    out[i] = z
-        return out
+            return []
+        t, c = self.session_logits(texts, roles, emb)
+        return [t[i] if r == "officer" else c[i] if r == "client" else None for i, r in enumerate(roles)]
 
     def reference_embeddings(self, texts: list[str]) -> np.ndarray:
         """fp32 torch embeddings (adapters merged, no quantisation, no onnxruntime): the labels' reference.
@@ -180,14 +195,11 @@ class MIModelCoder:
         hand = hand_features(texts, roles)
         asked = permission_asked(hand)
         for i, (label, confidence) in enumerate(self.predict(texts, roles, emb, hand)):
-            if not label:
-                continue
-            code = (THERAPIST_CLASS_CODE if roles[i] == "officer" else CLIENT_CLASS_CODE).get(label)
+            code = class_code(roles[i], label, bool(asked[i])) if label else None
             if code is None:
                 continue
             evidence = None
-            if label == "input.advice" and asked[i]:
-                code = "mi.advice_with_permission"
+            if code == "mi.advice_with_permission" and label == "input.advice":
                 match = PERMISSION_RE.search(texts[i])
                 evidence = match.group(0) if match else "permission asked in a previous turn"
             result[i].append(
@@ -202,7 +214,7 @@ class MIModelCoder:
         return result
 
     def model_info(self) -> list[ModelInfo]:
-        weights = self.model_dir / "heads.npz"
+        weights = self.model_dir / weights_name(self.config)
         return [
             ModelInfo(
                 task="mi-classifier",
@@ -224,6 +236,11 @@ class MIModelCoder:
         ]
 
 
+def weights_name(config: dict[str, Any]) -> str:
+    """The file holding the model's output weights: ``heads.npz`` (2.x MLP heads) or the context network's."""
+    return str(config.get("head", {}).get("weights", "heads.npz"))
+
+
 _coder_lock = threading.Lock()
 _coders: dict[Path, MIModelCoder] = {}
 
@@ -239,38 +256,51 @@ def load_mi_coder(path: Path | None = None) -> MIModelCoder:
         if model_dir in _coders:
             return _coders[model_dir]
         config_path = model_dir / "config.json"
-        weights_path = model_dir / "heads.npz"
-        if not config_path.is_file() or not weights_path.is_file():
-            raise ModelError(f"MI model not found in {model_dir} (need config.json and heads.npz)")
+        if not config_path.is_file():
+            raise ModelError(f"MI model not found in {model_dir} (need config.json and its weights)")
         try:
             config = json.loads(config_path.read_text(encoding="utf-8"))
+            weights_path = model_dir / weights_name(config)
+            if not weights_path.is_file():
+                raise ModelError(f"MI model weights not found: {weights_path}")
             if int(config.get("feature_version", -1)) != FEATURE_VERSION:
                 raise ModelError(
                     f"MI model {config_path} has feature version {config.get('feature_version')}, "
                     f"this sessioncoder needs {FEATURE_VERSION}"
                 )
             for key, name in (
-                ("weights_sha256", "heads.npz"),
+                ("weights_sha256", weights_path.name),
                 ("adapters_sha256", config["features"].get("adapters")),
             ):
                 if name and config.get(key) and sha256_file(model_dir / name) != config[key]:
                     raise ModelError(
                         f"MI model file {model_dir / name} does not match the sha256 in config.json"
                     )
-            with np.load(weights_path, allow_pickle=False) as arrays:
-                therapist = Head.from_arrays(
-                    arrays,
-                    "therapist",
-                    tuple(config["therapist"]["classes"]),
-                    config["therapist"]["temperature"],
+            network = None
+            if config.get("head", {}).get("kind") == "context":
+                with np.load(weights_path, allow_pickle=False) as arrays:
+                    network = ContextNet.from_arrays(arrays, config["head"])
+                therapist: Head | Output = Output(
+                    tuple(config["therapist"]["classes"]), float(config["therapist"]["temperature"])
                 )
-                client = Head.from_arrays(
-                    arrays, "client", tuple(config["client"]["classes"]), config["client"]["temperature"]
+                client: Head | Output = Output(
+                    tuple(config["client"]["classes"]), float(config["client"]["temperature"])
                 )
+            else:
+                with np.load(weights_path, allow_pickle=False) as arrays:
+                    therapist = Head.from_arrays(
+                        arrays,
+                        "therapist",
+                        tuple(config["therapist"]["classes"]),
+                        config["therapist"]["temperature"],
+                    )
+                    client = Head.from_arrays(
+                        arrays, "client", tuple(config["client"]["classes"]), config["client"]["temperature"]
+                    )
         except ModelError:
             raise
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ModelError(f"cannot load MI model from {model_dir}: {exc}") from exc
-        coder = MIModelCoder(model_dir, config, therapist, client)
+        coder = MIModelCoder(model_dir, config, therapist, client, network)
         _coders[model_dir] = coder
         return coder

@@ -58,6 +58,20 @@ PRACTITIONER_CODES = frozenset(
 CLIENT_CODES = frozenset({"client.change_talk", "client.sustain_talk"})
 OWNED_CODES = PRACTITIONER_CODES | CLIENT_CODES
 
+
+def class_code(role: str, label: str, permission: bool) -> str | None:
+    """The code a head's class gives (None: no code); advice after asking permission is MI-adherent.
+
+    >>> class_code("officer", "input.advice", permission=True)
+    'mi.advice_with_permission'
+    >>> class_code("client", "neutral", permission=False) is None
+    True
+    """
+    if label == "input.advice" and permission:
+        return "mi.advice_with_permission"
+    return (THERAPIST_CLASS_CODE if role == "officer" else CLIENT_CLASS_CODE).get(label)
+
+
 # Asking or having asked permission turns advice into MI-adherent advice.
 PERMISSION_RE = re.compile(
     r"\b(would it be (ok|okay|alright|all right)|is it (ok|okay|alright|all right) (if|with you)|"

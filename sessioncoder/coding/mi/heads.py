@@ -11,6 +11,14 @@ from sessioncoder.errors import ModelError
 
 
 @dataclass
+class Output:
+    """One output of the context network: its classes and its calibration temperature."""
+
+    classes: tuple[str, ...]
+    temperature: float = 1.0
+
+
+@dataclass
 class Head:
     """Standardise, then an MLP (ReLU hidden layers) or softmax regression, then temperature."""
 
@@ -135,4 +143,29 @@ def decide_therapist(proba: np.ndarray, classes: tuple[str, ...]) -> list[tuple[
         members = [k for k, c in enumerate(classes) if therapist_group(c) == g]
         best = max(members, key=lambda k: proba[i, k])
         out.append((classes[best], float(proba[i, best])))
+    return out
+
+
+def decide_rows(
+    roles: list[str],
+    therapist_proba: np.ndarray,
+    client_proba: np.ndarray,
+    therapist_classes: tuple[str, ...],
+    client_classes: tuple[str, ...],
+) -> list[tuple[str, float]]:
+    """(class, confidence) per utterance from both outputs' probabilities (one row per utterance).
+
+    Officer rows take the practitioner output (:func:`decide_therapist`), client rows the
+    client output's most likely class; unknown roles get ``("", 0.0)``.
+    """
+    out: list[tuple[str, float]] = [("", 0.0)] * len(roles)
+    officer = [i for i, r in enumerate(roles) if r == "officer"]
+    for i, decided in zip(
+        officer, decide_therapist(therapist_proba[officer], therapist_classes), strict=True
+    ):
+        out[i] = decided
+    for i, r in enumerate(roles):
+        if r == "client":
+            k = int(client_proba[i].argmax())
+            out[i] = (client_classes[k], float(client_proba[i, k]))
     return out
