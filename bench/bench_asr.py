@@ -9,7 +9,8 @@ sessions of 6-7 minutes), it prints:
   without the codebook's vocabulary prompted to Whisper (``code`` prompts it);
 - WER of plain ``WhisperModel(...).transcribe(audio)`` with faster-whisper's
   defaults and no batching (text joined from its segments);
-- both times, and whether the project is within 0.01 of plain.
+- both times, and whether the project as `code` runs it (vocabulary prompted, except for
+  tiny.en) is within 0.01 of plain.
 
 WER: jiwer on lower-cased text with punctuation removed (bench_audio.normalise).
 Run with ``python -m bench asr``; slow on long sessions (plain decoding is
@@ -47,6 +48,7 @@ def run() -> None:
     from rich.table import Table
 
     from sessioncoder.coding.codebook import load_codebook
+    from sessioncoder.speech.recording import UNPROMPTED_MODELS
 
     console = Console(width=140)
     vocabulary = tuple(load_codebook().vocabulary)
@@ -64,7 +66,7 @@ def run() -> None:
             "WER project",
             "WER + vocabulary",
             "WER plain",
-            "project - plain",
+            "as `code` runs - plain",
             "≤ +0.01?",
             "project s",
             "plain s",
@@ -80,20 +82,25 @@ def run() -> None:
                 wer(rec.text, with_vocab),
                 wer(rec.text, plain),
             )
-            worst = max(worst, w_project - w_plain)
+            # The gap that counts is that of what `code` runs: prompted with the vocabulary, except
+            # the UNPROMPTED_MODELS (tiny.en).
+            w_shipped = w_project if model in UNPROMPTED_MODELS else w_vocab
+            worst = max(worst, w_shipped - w_plain)
             table.add_row(
                 rec.name,
                 f"{decoded(rec.path).duration:.0f}",
                 f"{w_project:.3f}",
                 f"{w_vocab:.3f}",
                 f"{w_plain:.3f}",
-                f"{w_project - w_plain:+.3f}",
-                "yes" if w_project <= w_plain + MARGIN else "NO",
+                f"{w_shipped - w_plain:+.3f}",
+                "yes" if w_shipped <= w_plain + MARGIN else "NO",
                 f"{project_s:.1f}",
                 f"{plain_s:.1f}",
             )
         console.print(table)
-        console.print(f"  largest project - plain: {worst:+.3f} (target ≤ {MARGIN:+.2f} on every file)")
+        console.print(
+            f"  largest (as `code` runs) - plain: {worst:+.3f} (target ≤ {MARGIN:+.2f} on every file)"
+        )
     console.print(
         "  Project: faster-whisper's VAD filter, batched beam search 5, WER on its words.\n"
         "  Plain: WhisperModel.transcribe(audio) with faster-whisper's defaults (beam 5, no VAD, no batching).\n"

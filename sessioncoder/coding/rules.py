@@ -41,7 +41,16 @@ _AUX_START = re.compile(
     r"is there|are there|on a scale)\b"
 )
 _IMPERATIVE_OPEN = re.compile(
-    r"^(tell me|talk me through|walk me through|describe|say (a bit )?more|go on|explain)\b"
+    r"^(tell me|talk me through|walk me through|take me through|run me through|describe|say (a bit )?more|go on|"
+    r"explain)\b"
+)
+# A lead-in before the question itself: a vocative or greeting ("Hiya Reece, how are you?"), a time
+# ("Next time, what could you do?") or a clause ("When you tell yourself that, what happens?").
+_LEAD_IN = re.compile(r"^[^,?]{1,80},\s+(?=\S)")
+# ... where a subordinate clause, unlike "When did you...?", is cut even though it starts with a wh-word.
+_CLAUSE_LEAD_IN = re.compile(
+    r"^(?:when|whenever|if|once|after|before|while|since)\s+"
+    r"(?!(?:do|does|did|is|are|was|were|will|would|can|could|should|have|has|had)\b)[^,?]{1,80},\s+(?=\S)"
 )
 _REFLECTION_START = re.compile(
     r"^(?:so,? you\b|so,? (?:he|she|they|it|things|that|this|the|your|what)\b|"
@@ -83,6 +92,29 @@ class QuestionShape:
     evidence: str | None = None
 
 
+def _asks_by_form(sentence: str) -> bool:
+    return bool(_CLOSED_WH.match(sentence) or _AUX_START.match(sentence) or _OPEN_STARTS.match(sentence))
+
+
+def _question_proper(sentence: str) -> str:
+    """The sentence from where its question starts, past lead-ins that end in a comma.
+
+    Only a sentence that does not already start as a question is cut, and only where
+    what follows the comma does: "So you felt cornered, didn't you?" keeps its shape.
+
+    >>> _question_proper("hiya reece, how are you doing today?")
+    'how are you doing today?'
+    >>> _question_proper("when you tell yourself that, what usually happens?")
+    'what usually happens?'
+    >>> _question_proper("what happened, and how did it feel?")
+    'what happened, and how did it feel?'
+    """
+    rest = sentence
+    while (m := _CLAUSE_LEAD_IN.match(rest)) or (not _asks_by_form(rest) and (m := _LEAD_IN.match(rest))):
+        rest = _DISCOURSE_PREFIX.sub("", rest[m.end() :]).strip(" ,")
+    return rest if _asks_by_form(rest) else sentence
+
+
 def analyse_question(text: str) -> QuestionShape:
     """Classify an utterance's questions as open or closed (MITI 4.2.1 conventions).
 
@@ -94,6 +126,8 @@ def analyse_question(text: str) -> QuestionShape:
     True
     >>> analyse_question("You went to the pub.").is_question
     False
+    >>> analyse_question("When you tell yourself one won't hurt, what usually happens next?").open
+    True
     """
     shape = QuestionShape()
     for sentence in _SENTENCE_SPLIT.split(normalise(text)):
@@ -107,6 +141,7 @@ def analyse_question(text: str) -> QuestionShape:
         if not asks:
             continue
         shape.is_question = True
+        stripped = _question_proper(stripped)
         if _CLOSED_WH.match(stripped) or _AUX_START.match(stripped):
             # "Can you tell me more about..." is an open request phrased as yes/no.
             if re.match(r"^(can|could|would) you (tell|say|talk|describe|explain)", stripped):
