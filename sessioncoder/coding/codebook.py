@@ -226,6 +226,11 @@ class CoderSettings(_Spec):
     # MITI's own convention (every "?" is a question, "how many" is closed), and the model's
     # other code for the turn (information, a reflection) then stands beside it.
     rules_decide: list[str] = Field(default_factory=lambda: ["mi.open_question", "mi.closed_question"])
+    # Codes a trained model owns that the rules may give as well (a rule's assignment then stands
+    # beside the model's, or alone where the model gave none): a model trained on health-care MI
+    # (AnnoMI) does not know probation logistics ("your next appointment is on the 12th") as
+    # information, and the codebook's rules do.
+    rules_also_give: list[str] = Field(default_factory=list)
     backchannels: list[str] = Field(
         default_factory=lambda: [
             "yeah",

@@ -42,6 +42,7 @@ def combine(
         for code in coder.owned_codes:
             owned[code] = coder
     decide = set(codebook.settings.rules_decide) if codebook is not None else set()
+    also = set(codebook.settings.rules_also_give) if codebook is not None else set()
     floors = (
         {c.id: c.model_min_confidence for c in codebook.codes.values() if c.model_min_confidence is not None}
         if codebook is not None
@@ -58,8 +59,12 @@ def combine(
                 if assignment.code in decide and (ruled or owner is None):
                     if assignment.source != "rule" and ruled:
                         continue  # the rules found the question here; they say which kind
-                elif owner is not None and owner is not coder:
-                    continue
+                elif (
+                    owner is not None
+                    and owner is not coder
+                    and not (assignment.source == "rule" and assignment.code in also)
+                ):
+                    continue  # the model decides this code (unless the rules may also give it)
                 slot = merged[i]
                 current = slot.get(assignment.code)
                 if current is None or (_rank(codebook, assignment.source), -assignment.confidence) < (
