@@ -122,7 +122,11 @@ unless said; each line was measured, and kept only if it won.
   0.679 / 0.495 for the MLP. This is why the context network is now trained
   jointly with the adapters.
 - **Per-class decision offsets** tuned for macro-F1 on half the dev set: 0.709
-  / 0.515 against 0.727 / 0.553 untuned on the other half. Not kept.
+  / 0.515 against 0.727 / 0.553 untuned on the other half. Not kept. Again for
+  3.0, nested in the grouped CV (offsets on the logits fitted on four folds'
+  held-out predictions through the shipped fp32 path, scored on the fifth):
+  0.743 / 0.527 against 0.746 / 0.534 without (`scripts/mi_cv_offsets.py`).
+  Not kept.
 - **An ensemble** of two fine-tuned runs: 0.744 / 0.536, no gain at twice the
   cost. Not kept.
 - **Quantised encoders**: see Portable inference. None kept."""
@@ -130,7 +134,11 @@ unless said; each line was measured, and kept only if it won.
 LARGER_ENCODER = (
     "Frozen, in the same probe as MiniLM-L6 (`scripts/probe_frozen_encoder.py`, same context features "
     "and MLP): 0.699 / 0.510 against 0.679 / 0.497, +0.02 / +0.01, within split noise. It encodes 7 "
-    "times slower (13 against 96 utterances/s, fp32, 2 cores), under the 150/s target."
+    "times slower (13 against 96 utterances/s, fp32, 2 cores), under the 150/s target. Fine-tuned with "
+    "LoRA like MiniLM (timed, not run to the end): 5.5-6.4 times MiniLM's cost per training step, so one "
+    "fold takes about 80-90 minutes and the grouped 5-fold CV about 7-8 hours on 2 cores, past the "
+    "150-minute training budget; at 5.8 times MiniLM's inference time it could only be an `accurate` "
+    "option, never the default. Not trained to completion, so not shipped."
 )
 
 # Measured by hand for issue 12 (the figures bench/bench_mi.py prints for the shipped and int8 builds):

@@ -5,7 +5,8 @@ the codebook); the MI model and the semantic coder share one embedding pass.
 Merge order, each step a plain function over per-utterance code lists:
 1. ``combine``: a code owned by a trained model comes from that model alone, at or
    above the code's ``model_min_confidence``, except the ``rules_decide`` codes
-   (questions) where the rules found one;
+   (questions) where the rules found one, and the ``rules_also_give`` codes, which
+   the rules may give beside the model;
    for everything else, when several coders give a code, the codebook's
    ``precedence`` of sources picks whose assignment (and evidence) is kept;
 2. ``apply_implications``: codebook ``implies`` (a pro-criminal statement is
