@@ -172,6 +172,23 @@ def test_client_lines_in_a_role_play_keep_only_topics():
     assert "topic.substance_use" in codes[4]
 
 
+def test_praise_for_the_practice_ends_the_role_play():
+    codes = _codes(
+        [
+            ("officer", "Let's practise it. I'll be your mate asking you to the pub; you say no."),
+            ("client", "No thanks, I'm going to stay in."),
+            (
+                "officer",
+                "Turning him down like that was a good call; that's the kind of choice that keeps you out of trouble.",
+            ),
+            ("client", "I don't want to go back inside."),
+        ]
+    )
+    assert "behavioural.reinforcement" in codes[2]
+    assert not any(c.startswith("client.") for c in codes[1])
+    assert "client.change_talk" in codes[3]  # the client's own words again, inside the old window
+
+
 def test_evidence_without_aligned_offsets_has_no_span(coder):
     utterances = [Utterance(index=0, speaker="PO", role="officer", text="You  need to   stop drinking now.")]
     persuade = next(a for a in coder.code(utterances)[0] if a.code == "mi.persuade")

@@ -107,6 +107,10 @@ def apply_implications(codebook: Codebook, per_utterance: list[list[CodeAssignme
                     )
 
 
+# Officer feedback that closes a role play ("That was clear and honest, you led with the plan").
+ROLE_PLAY_OVER = frozenset({"behavioural.reinforcement", "relationship.affirmation"})
+
+
 def strip_role_play(
     codebook: Codebook, utterances: list[Utterance], per_utterance: list[list[CodeAssignment]]
 ) -> None:
@@ -115,7 +119,11 @@ def strip_role_play(
     window = codebook.settings.role_play_window
     remaining = 0
     for utterance, assignments in zip(utterances, per_utterance, strict=True):
-        if utterance.role == "officer" and any(a.code == "cognitive.skill_practice" for a in assignments):
+        codes = {a.code for a in assignments}
+        if utterance.role == "officer" and codes & ROLE_PLAY_OVER:
+            remaining = 0  # praise for how it went: the scene is over, what follows is the client's own
+            continue
+        if utterance.role == "officer" and "cognitive.skill_practice" in codes:
             remaining = window
             continue
         if remaining <= 0:
