@@ -26,6 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from sessioncoder.coding.mi.coder import load_mi_coder  # noqa: E402
+from sessioncoder.coding.mi.context import softmax  # noqa: E402
 from sessioncoder.coding.mi.heads import decide_therapist, group_proba, therapist_group  # noqa: E402
 from sessioncoder.fileio import write_text_atomic  # noqa: E402
 from sessioncoder.transcripts import read_transcript  # noqa: E402
@@ -45,8 +46,7 @@ def decision_margin(logits: np.ndarray, classes: tuple[str, ...], role: str) -> 
     most ``t`` moves a probability (or a sum of them) by at most about ``2 t`` times itself, so
     a gap above ``4 t`` cannot close.
     """
-    proba = np.exp(logits - logits.max())
-    proba /= proba.sum()
+    proba = softmax(logits)
     if role != "officer":
         top = np.sort(proba)[::-1]
         return float(top[0] - top[1])

@@ -24,11 +24,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from sessioncoder.coding.mi.coder import load_mi_coder  # noqa: E402
+from sessioncoder.coding.mi.context import softmax  # noqa: E402
 from sessioncoder.coding.mi.features import CLIENT_CLASSES, THERAPIST_CLASSES  # noqa: E402
-from sessioncoder.coding.mi.heads import MAIN_GROUPS, therapist_group  # noqa: E402
+from sessioncoder.coding.mi.heads import MAIN_GROUPS, group_proba, therapist_group  # noqa: E402
 from sessioncoder.research.annomi import load_annomi  # noqa: E402
 
-GROUP = np.array([MAIN_GROUPS.index(therapist_group(c)) for c in THERAPIST_CLASSES])
 GRID = np.arange(-1.5, 1.51, 0.1)
 
 
@@ -71,11 +71,7 @@ def decide(x: np.ndarray, offsets: np.ndarray, role: str) -> np.ndarray:
     z = x + offsets
     if role == "client":
         return z.argmax(1)
-    p = np.exp(z - z.max(1, keepdims=True))
-    p /= p.sum(1, keepdims=True)
-    groups = np.zeros((len(z), len(MAIN_GROUPS)))
-    np.add.at(groups.T, GROUP, p.T)
-    return groups.argmax(1)
+    return group_proba(softmax(z, axis=1), THERAPIST_CLASSES).argmax(1)
 
 
 def macro_f1(pred: np.ndarray, gold: np.ndarray, n: int) -> float:

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from sessioncoder.coding.mi.context import softmax
 from sessioncoder.errors import ModelError
 
 
@@ -38,10 +39,7 @@ class Head:
         return h
 
     def proba(self, x: np.ndarray) -> np.ndarray:
-        z = self.logits(x) / self.temperature
-        z = z - z.max(axis=1, keepdims=True)
-        e = np.exp(z)
-        return e / e.sum(axis=1, keepdims=True)
+        return softmax(self.logits(x) / self.temperature, axis=1)
 
     def to_arrays(self, prefix: str) -> dict[str, np.ndarray]:
         arrays = {
