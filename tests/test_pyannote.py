@@ -109,3 +109,76 @@ def test_a_user_model_dir_still_goes_through_from_pretrained(tmp_path):
     (tmp_path / "config.yaml").write_text("pipeline:\n  name: not.a.real.Pipeline\n")
     with pytest.raises(ModelError, match="cannot load the pyannote pipeline"):
         pyannote_backend.load_pipeline(tmp_path)
+
+
+def test_onnx_copies_of_both_networks_match_torch_and_are_exported_once(tmp_path):
+    """The shipped path runs segmentation-3.0 and CAM++ in onnxruntime: same numbers as torch, on this CPU."""
+    import torch
+    from pyannote.audio import Model
+
+    from sessioncoder.speech.diarize import campplus, onnx_models
+
+    audio = torch.from_numpy(load_audio(FIXTURES / "dialogue.ogg").mono[: 10 * SAMPLE_RATE].copy())
+    seg_path, seg_info = store.pyannote_segmentation_file()
+    segmentation = Model.from_pretrained(str(seg_path)).eval()
+    seg_onnx = onnx_models.segmentation_onnx(segmentation, seg_info.sha256)
+    with torch.inference_mode():
+        expected = segmentation(audio[None, None]).numpy()
+    got = onnx_models.OnnxForward(seg_onnx, "waveforms").numpy(audio[None, None].numpy())
+    assert got.shape == expected.shape
+    assert np.abs(got - expected).max() < 1e-3
+    assert (got.argmax(-1) == expected.argmax(-1)).mean() > 0.999  # the powerset class of each frame
+
+    cam_path, cam_info = store.campplus_file()
+    model = campplus.load(cam_path)
+    features = campplus.fbank(audio)[None]
+    with torch.inference_mode():
+        expected = model.frame_features(features).numpy()
+    cam_onnx = onnx_models.campplus_onnx(model, cam_info.sha256)
+    got = onnx_models.OnnxForward(cam_onnx, "fbank").numpy(features.numpy())
+    assert got.shape == expected.shape
+    assert np.abs(got - expected).max() < 1e-3 * max(1.0, float(np.abs(expected).max()))
+
+    # Cached under the weights' SHA-256: asking again does not export again.
+    stamp = cam_onnx.stat().st_mtime_ns
+    assert onnx_models.campplus_onnx(model, cam_info.sha256) == cam_onnx
+    assert cam_onnx.stat().st_mtime_ns == stamp and cam_info.sha256[:12] in cam_onnx.name
+
+
+def test_a_damaged_onnx_cache_file_is_a_one_line_model_error(tmp_path):
+    from sessioncoder.speech.diarize import onnx_models
+
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not a model")
+    with pytest.raises(ModelError, match="delete it to re-export"):
+        onnx_models.session(broken)
+    with pytest.raises(ModelError, match="cannot export"):
+        onnx_models.cached_export("x", "0" * 64, lambda path: (_ for _ in ()).throw(RuntimeError("boom")))
+    assert not list(onnx_models.export_dir().glob(".x-*.tmp"))  # no half-written file left
+
+
+def test_a_frame_heard_by_one_of_the_two_chunks_over_it_counts_as_speech():
+    """With chunks half a window apart each frame is under two; pyannote's rounding of 0.5 to even lost it."""
+    from pyannote.core import SlidingWindow, SlidingWindowFeature
+
+    pipeline, _ = pyannote_backend._local_pipeline()
+    frames = 100
+    chunks = SlidingWindow(start=0.0, duration=10.0, step=5.0)
+    activity = np.zeros((2, frames, 3))
+    activity[0, 60:80, 0] = 1  # heard only by the first chunk (6-8 s), also under the second
+    resolution = SlidingWindow(start=0.0, duration=0.1, step=0.1)
+    count = pipeline.speaker_count(SlidingWindowFeature(activity, chunks), resolution)
+    heard = count.crop(Segment(6.2, 7.8), mode="center")
+    assert heard.min() == 1 and count.crop(Segment(1.0, 4.0), mode="center").max() == 0
+
+
+def test_auto_chooses_pyannote_and_falls_back_to_embedded_without_the_extra(monkeypatch):
+    import sessioncoder.speech.diarize as diarize_module
+
+    audio = load_audio(FIXTURES / "dialogue.ogg")
+    assert diarize_module.choose_method(audio, "auto", 2)[0] == "pyannote"
+    assert diarize_module.choose_method(audio, "auto", "auto")[0] == "pyannote"
+    monkeypatch.setattr(diarize_module, "pyannote_available", lambda: False)
+    method, why = diarize_module.choose_method(audio, "auto", 2)
+    assert method == "embedded" and "pyannote extra not installed" in why
+    assert diarize_module.choose_method(audio, "pyannote", 2)[0] == "pyannote"  # asked for: not replaced

@@ -121,7 +121,7 @@ def code(
         str,
         typer.Option(
             "--diarizer",
-            help="auto (embedded; pyannote for --speakers auto; channels for one lapel mic each), embedded, pyannote or channels.",
+            help="auto (pyannote, or embedded without the pyannote extra; channels for one lapel mic each), embedded, pyannote or channels.",
         ),
     ] = "auto",
     speakers: Annotated[

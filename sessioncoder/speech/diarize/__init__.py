@@ -4,20 +4,19 @@ Holds the backends and the dispatcher; imports the core modules, ``models`` and 
 Backends share one interface, so the rest of the pipeline does not care which
 one ran:
 
-- ``embedded`` (default): silero-vad speech regions, resemblyzer voice
-  embeddings over sliding windows, spectral clustering. Ships with the
-  PyPI packages, runs anywhere.
+- ``pyannote`` (default when its extra is installed, as ``make install`` does):
+  pyannote.audio's pipeline on the local segmentation-3.0 and CAM++ weights,
+  overlap-aware; or a pipeline from the user's own model directory
+  (``--pyannote-model``, docs/pyannote.md).
+- ``embedded`` (the default without the extra): silero-vad speech regions,
+  resemblyzer voice embeddings over sliding windows, spectral clustering.
+  Ships with the base install, runs anywhere.
 - ``channels``: a stereo recording with one lapel microphone per speaker;
   whoever is loud on their channel is speaking. Cheap and exact.
-- ``pyannote``: pyannote.audio's pipeline on the local segmentation-3.0 and
-  CAM++ weights (the ``pyannote`` extra), overlap-aware; or a pipeline from
-  the user's own model directory (``--pyannote-model``, docs/pyannote.md).
 
 ``auto`` picks ``channels`` for a stereo recording with one speaker per
-channel; otherwise ``embedded`` for a known number of speakers, and
-``pyannote`` (when its extra is installed) for ``--speakers auto``, because
-counting speakers is where the embedded diariser is weak (jfk comes out as
-four) and pyannote right. See bench_diarize and the README for the numbers.
+channel; otherwise ``pyannote``, or ``embedded`` when the pyannote extra is
+not installed. See bench_diarize and the README for the numbers.
 """
 
 from __future__ import annotations
@@ -29,13 +28,13 @@ from sessioncoder.speech.audio import Audio, analyse_channels
 from sessioncoder.speech.diarize.base import Diarization, Progress, ordered_labels
 
 METHODS = ("auto", "embedded", "channels", "pyannote")
-# bench_diarize: pyannote is more accurate on real recordings (AMI DER at 0.25 s collar 21% vs 36%,
-# pyannote sample 3.9% vs 5.5%, stereo clip's mix 4.6% vs 45%) but costs 22-59% of transcription time
-# (48% over the synthetic sessions) against embedded's 19-30%, and is less accurate on clean two-voice
-# sessions (3-5% vs 1%). Above the 25% budget, so embedded stays the default for a known number of
-# speakers and pyannote is the accurate option (--diarizer pyannote) and the speaker counter.
-DEFAULT_BACKEND = "embedded"
-AUTO_COUNT_BACKEND = "pyannote"
+# bench_diarize: pyannote is more accurate on real recordings (AMI DER at 0.25 s collar 20% vs 36%,
+# pyannote sample 1% vs 5.5%, the stereo clip's mono mix 4.6% vs 45%), counts speakers where embedded
+# cannot (jfk: 1, embedded 4), and since its networks run in onnxruntime on speech only it costs 20% of
+# transcription time over all bench files (budget 25%). Embedded is a little better only on clean
+# synthetic two-voice sessions (1% vs 1.5-3%), and stays as the fallback without the pyannote extra.
+DEFAULT_BACKEND = "pyannote"
+FALLBACK_BACKEND = "embedded"
 
 
 def pyannote_available() -> bool:
@@ -51,7 +50,7 @@ def pyannote_available() -> bool:
 
 
 def choose_method(audio: Audio, method: str, speakers: int | str | None = None) -> tuple[str, str]:
-    """The backend to run and why (``auto`` looks at the channels and whether speakers are to be counted)."""
+    """The backend to run and why (``auto`` looks at the channels and whether the pyannote extra is installed)."""
     if method not in METHODS:
         raise InputError(f"unknown diarizer {method!r}: choose one of {', '.join(METHODS)}")
     if method != "auto":
@@ -59,11 +58,9 @@ def choose_method(audio: Audio, method: str, speakers: int | str | None = None) 
     report = analyse_channels(audio)
     if report.separate_speakers:
         return "channels", f"stereo with one speaker per channel: {report.reason}"
-    if speakers == "auto":
-        if pyannote_available():
-            return AUTO_COUNT_BACKEND, f"{report.reason}; speakers to be counted"
-        return DEFAULT_BACKEND, f"{report.reason}; speakers to be counted, pyannote extra not installed"
-    return DEFAULT_BACKEND, report.reason
+    if pyannote_available():
+        return DEFAULT_BACKEND, report.reason
+    return FALLBACK_BACKEND, f"{report.reason}; pyannote extra not installed"
 
 
 def diarize(

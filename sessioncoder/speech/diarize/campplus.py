@@ -217,6 +217,17 @@ class CAMPPlus(nn.Module):
         return self.xvector.dense(stats)
 
 
+class FrameFeatures(nn.Module):
+    """``CAMPPlus.frame_features`` as a module's forward, for the ONNX exporter to trace."""
+
+    def __init__(self, model: CAMPPlus) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.model.frame_features(features)
+
+
 def fbank(waveform: torch.Tensor) -> torch.Tensor:
     """Kaldi-style 80-bin log-mel filterbanks of a 16 kHz waveform (samples,), mean over time removed."""
     import torchaudio.compliance.kaldi as kaldi

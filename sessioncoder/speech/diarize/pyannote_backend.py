@@ -17,6 +17,7 @@ off before the import.
 
 from __future__ import annotations
 
+import itertools
 import os
 import warnings
 from functools import lru_cache
@@ -37,10 +38,18 @@ CLUSTER_THRESHOLD = 0.65
 MIN_CLUSTER_SIZE = 12
 # Step between 10 s segmentation chunks, as a share of the window. pyannote's pipelines use 0.1 (a chunk
 # every second); 0.5 costs a fifth of that and measured the same DER within a point (bench_diarize).
+# A finer step for recordings under 110 s (at least 21 chunks) was tried: pyannote sample 4.8% -> 1.3%,
+# AMI's 30 s excerpts 20.1% -> 20.5%, overall cost 20% -> 24% of transcription; not kept.
 SEGMENTATION_STEP = 0.5
 # CAM++ runs once over the recording in blocks of this many seconds (the length of a chunk), and each
 # (chunk, speaker) embedding pools the frames under its mask: not once per chunk and speaker.
 EMBEDDING_BLOCK_SECONDS = 10.0
+# A frame has n speakers when the chunks covering it hear n or more speakers on average at least this
+# far past n - 1 (pyannote rounds, 0.5).
+COUNT_ONSET = 0.5
+# CAM++ runs only over speech (any speaker, in any chunk) widened by this much each side: silence is
+# never pooled into an embedding, so its frames need not be computed.
+SPEECH_PAD_SECONDS = 0.5
 EMBEDDING_BATCH = 32
 MIN_EMBEDDING_SAMPLES = 400  # 25 ms: shorter masked speech gives no embedding (NaN), as pyannote expects
 
@@ -132,31 +141,46 @@ class CamPlusPlusEmbedding:
     metric = "cosine"
     min_num_samples = MIN_EMBEDDING_SAMPLES
 
-    def __init__(self, weights: Path):
+    def __init__(self, weights: Path, sha256: str):
         from sessioncoder.speech.diarize import campplus
+        from sessioncoder.speech.diarize.onnx_models import OnnxForward, campplus_onnx
 
         self._campplus = campplus
         try:
             self.model = campplus.load(weights)
         except Exception as exc:  # a truncated or foreign file: torch raises several kinds
             raise ModelError(f"{weights}: cannot load the CAM++ weights ({exc})") from exc
+        # The network up to its pooling runs in onnxruntime (fp32); pooling per speaker stays in torch.
+        self.frames = OnnxForward(campplus_onnx(self.model, sha256), "fbank")
 
-    def frame_features(self, samples) -> tuple[np.ndarray, object]:
-        """CAM++ frame features of a whole recording (torch (samples,)): frame centre times and (channels, frames)."""
+    def frame_features(
+        self, samples, spans: list[tuple[int, int]] | None = None
+    ) -> tuple[np.ndarray, object]:
+        """CAM++ frame features of a recording (torch (samples,)): frame centre times and (channels, frames).
+
+        Only over ``spans`` (sample ranges, e.g. ``speech_spans``) if given, in blocks of at most
+        EMBEDDING_BLOCK_SECONDS: frames where nobody speaks are never pooled into an embedding.
+        """
         import torch
 
         block = int(EMBEDDING_BLOCK_SECONDS * SAMPLE_RATE)
+        if spans is None:
+            spans = [(0, len(samples))]
         times, parts = [], []
         with torch.inference_mode():
-            for start in range(0, len(samples), block):
-                piece = samples[start : start + block]
-                if len(piece) < self.min_num_samples:
-                    continue
-                frames = self.model.frame_features(self._campplus.fbank(piece)[None])[0]
-                n = frames.shape[-1]
-                seconds = len(piece) / SAMPLE_RATE
-                times.append(start / SAMPLE_RATE + (np.arange(n) + 0.5) * seconds / n)
-                parts.append(frames)
+            for span_start, span_end in spans:
+                # Equal blocks rather than 10 s and a short remainder: each keeps enough context.
+                n_blocks = max(1, -(-(span_end - span_start) // block))
+                edges = np.linspace(span_start, span_end, n_blocks + 1).astype(int)
+                for start, end in itertools.pairwise(edges):
+                    piece = samples[start:end]
+                    if len(piece) < self.min_num_samples:
+                        continue
+                    frames = self.frames(self._campplus.fbank(piece)[None])[0]
+                    n = frames.shape[-1]
+                    seconds = len(piece) / SAMPLE_RATE
+                    times.append(start / SAMPLE_RATE + (np.arange(n) + 0.5) * seconds / n)
+                    parts.append(frames)
         if not parts:
             return np.zeros(0), torch.zeros(512, 0)
         return np.concatenate(times), torch.cat(parts, dim=-1)
@@ -179,7 +203,7 @@ class CamPlusPlusEmbedding:
                 active = [k for k in range(i, j) if float(masks[k].sum()) > 0]
                 if active:
                     feats = self._campplus.fbank(waveforms[i][0])
-                    frames = self.model.frame_features(feats[None])
+                    frames = self.frames(feats[None])
                     weights = F.interpolate(
                         masks[active][:, None].float(), size=frames.shape[-1], mode="nearest"
                     )[:, 0]
@@ -194,10 +218,52 @@ class CamPlusPlusEmbedding:
         return out
 
 
+def speech_spans(
+    activity: np.ndarray, chunks, n_samples: int, pad: float = SPEECH_PAD_SECONDS
+) -> list[tuple[int, int]]:
+    """Sample ranges where any chunk hears any speaker, padded, with gaps shorter than twice the pad closed.
+
+    ``activity`` is (chunks, frames, speakers) of 0/1 on the ``chunks`` sliding window.
+
+    >>> from pyannote.core import SlidingWindow
+    >>> act = np.zeros((1, 100, 2)); act[0, 20:30, 0] = 1; act[0, 60:70, 1] = 1
+    >>> speech_spans(act, SlidingWindow(start=0.0, duration=10.0, step=5.0), 160_000, pad=0.25)
+    [(28000, 52000), (92000, 116000)]
+    """
+    n_chunks, n_frames, _ = activity.shape
+    resolution = 0.01  # seconds per cell of the recording-wide speech mask
+    n_cells = int(np.ceil(n_samples / SAMPLE_RATE / resolution))
+    speech = np.zeros(n_cells + 1, dtype=bool)
+    frame = chunks.duration / n_frames
+    for c in range(n_chunks):
+        active = np.flatnonzero(activity[c].max(axis=1) > 0)
+        if not len(active):
+            continue
+        start = chunks[c].start
+        # Consecutive active frames as runs, each marked on the mask.
+        breaks = np.flatnonzero(np.diff(active) > 1)
+        for first, last in zip(
+            np.r_[active[0], active[breaks + 1]], np.r_[active[breaks], active[-1]], strict=True
+        ):
+            a = int((start + first * frame - pad) / resolution)
+            b = int(np.ceil((start + (last + 1) * frame + pad) / resolution))
+            speech[max(0, a) : max(0, min(n_cells, b))] = True
+    edges = np.flatnonzero(np.diff(np.r_[0, speech.astype(np.int8), 0]))
+    spans = []
+    for a, b in zip(edges[::2], edges[1::2], strict=True):
+        a_s, b_s = int(a * resolution * SAMPLE_RATE), min(n_samples, int(b * resolution * SAMPLE_RATE))
+        if spans and a_s - spans[-1][1] < 2 * pad * SAMPLE_RATE:
+            spans[-1] = (spans[-1][0], b_s)
+        elif b_s > a_s:
+            spans.append((a_s, b_s))
+    return spans
+
+
 @lru_cache(maxsize=1)
 def _local_pipeline():
     """The bundled pipeline (segmentation-3.0 + CAM++ + agglomerative clustering), built once."""
     from sessioncoder.models.store import campplus_file, pyannote_segmentation_file
+    from sessioncoder.speech.diarize.onnx_models import OnnxForward, segmentation_onnx
 
     Model = _import("pyannote.audio.Model")
     SpeakerDiarization = _import("pyannote.audio.pipelines.SpeakerDiarization")
@@ -218,7 +284,10 @@ def _local_pipeline():
         raise ModelError(f"{seg_path}: cannot load pyannote segmentation-3.0 ({exc})") from exc
     if segmentation is None:
         raise ModelError(f"{seg_path}: cannot load pyannote segmentation-3.0")
-    embedding = CamPlusPlusEmbedding(emb_path)
+    # pyannote's Inference calls the model; its forward runs in onnxruntime (fp32) instead of torch.
+    segmentation.eval()
+    segmentation.forward = OnnxForward(segmentation_onnx(segmentation, seg_info.sha256), "waveforms")
+    embedding = CamPlusPlusEmbedding(emb_path, emb_info.sha256)
 
     class LocalSpeakerDiarization(SpeakerDiarization):
         """pyannote's SpeakerDiarization with a local embedding model and no PLDA.
@@ -257,6 +326,20 @@ def _local_pipeline():
             self.clustering = AgglomerativeClustering(metric="cosine")
             self._expects_num_speakers = False
 
+        @staticmethod
+        def speaker_count(binarized_segmentations, frames, warm_up=(0.0, 0.0)):
+            """pyannote's frame-level speaker count, with COUNT_ONSET in place of rounding at one half."""
+            trimmed = Inference.trim(binarized_segmentations, warm_up=warm_up)
+            count = Inference.aggregate(
+                np.sum(trimmed, axis=-1, keepdims=True),
+                frames,
+                hamming=False,
+                missing=0.0,
+                skip_average=False,
+            )
+            count.data = np.floor(count.data + (1.0 - COUNT_ONSET)).astype(np.uint8)
+            return count
+
         def get_embeddings(self, file, binary_segmentations, exclude_overlap=False, hook=None):
             """(chunks, speakers, 192) embeddings, from one CAM++ pass over the recording.
 
@@ -268,8 +351,10 @@ def _local_pipeline():
             """
             import torch
 
-            times, frames = self._embedding.frame_features(file["waveform"][0])
             data = np.nan_to_num(binary_segmentations.data, nan=0.0)
+            samples = file["waveform"][0]
+            spans = speech_spans(data, binary_segmentations.sliding_window, len(samples))
+            times, frames = self._embedding.frame_features(samples, spans)
             chunks, n_frames, n_speakers = data.shape
             window = binary_segmentations.sliding_window
             clean = data * (data.sum(axis=2, keepdims=True) < 2) if exclude_overlap else data
