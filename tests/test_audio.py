@@ -74,6 +74,8 @@ def test_two_voice_dialogue_end_to_end(tmp_path, no_network):
     assert len(t.turns) >= 5
     assert {m.task for m in t.models} >= {"asr", "vad", "diarisation"}
     assert t.settings["diarizer"] == DEFAULT_BACKEND  # pyannote: the no-network guard covers it too
+    # auto was asked for: the note says why pyannote ran (mono), not that the user chose it.
+    assert t.settings["diarisation_notes"][0].startswith(f"diarizer {DEFAULT_BACKEND}: mono")
     for stage in ("decode", "transcription", "diarisation", "total", "audio_seconds", "rtf"):
         assert stage in t.timings
     assert t.timings["audio_seconds"] == pytest.approx(17.2, abs=0.5)

@@ -236,7 +236,7 @@ def transcribe_recording(path: Path, options: AudioOptions, cache_path: Path | N
         if method == "channels":
             t = time.perf_counter()
             diarization = diarize(
-                audio, "channels", options.speakers, on_progress=progress.task("Diarising", 1)
+                audio, options.diarizer, options.speakers, on_progress=progress.task("Diarising", 1)
             )
             timings["diarisation"] = time.perf_counter() - t
             t = time.perf_counter()
@@ -280,7 +280,7 @@ def transcribe_recording(path: Path, options: AudioOptions, cache_path: Path | N
             t = time.perf_counter()
             diarization = diarize(
                 audio,
-                method,
+                options.diarizer,  # as asked, so the session's note says why ``method`` was chosen
                 options.speakers,
                 pyannote_model=options.pyannote_model,
                 on_progress=progress.task("Diarising", 1),
