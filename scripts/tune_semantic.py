@@ -99,23 +99,27 @@ def main() -> int:
             print(f"rules + model only, tuning half: micro-F1 {best:.3f}")
         # The semantic thresholds tried together: each code alone, or all codes at once.
         groups = [list(range(len(order)))] if shared else [[j] for j in range(len(order))]
+
+        def ascend(values: list, apply, current, best: float) -> float:
+            """Apply each value in turn; keep the one that raises micro-F1 most (else ``current``)."""
+            keep = current
+            for value in values:
+                apply(value)
+                f = micro(pairs(which, limits, floors))[0]
+                if f > best + 1e-6:
+                    best, keep = f, value
+            apply(keep)
+            return best
+
         for sweep in range(2):
             for group in groups:
-                keep = limits[group[0]]
-                for t in [OFF, *GRID]:
-                    limits[group] = t
-                    f = micro(pairs(which, limits, floors))[0]
-                    if f > best + 1e-6:
-                        best, keep = f, t
-                limits[group] = keep
+                best = ascend(
+                    [OFF, *GRID], lambda t, g=group: limits.__setitem__(g, t), limits[group[0]], best
+                )
             for code in model_codes:
-                keep_floor = floors[code]
-                for floor in [None, *MODEL_GRID]:
-                    floors[code] = floor
-                    f = micro(pairs(which, limits, floors))[0]
-                    if f > best + 1e-6:
-                        best, keep_floor = f, floor
-                floors[code] = keep_floor
+                best = ascend(
+                    [None, *MODEL_GRID], lambda f, c=code: floors.__setitem__(c, f), floors[code], best
+                )
             if verbose:
                 print(f"pass {sweep + 1}: tuning-half micro-F1 {best:.3f}")
         return limits, floors
