@@ -27,6 +27,7 @@ from sessioncoder.coding.mi.coder import load_mi_coder  # noqa: E402
 from sessioncoder.coding.mi.context import softmax  # noqa: E402
 from sessioncoder.coding.mi.features import CLIENT_CLASSES, THERAPIST_CLASSES  # noqa: E402
 from sessioncoder.coding.mi.heads import MAIN_GROUPS, group_proba, therapist_group  # noqa: E402
+from sessioncoder.research.agreement import confusion  # noqa: E402
 from sessioncoder.research.annomi import load_annomi  # noqa: E402
 
 GRID = np.arange(-1.5, 1.51, 0.1)
@@ -75,12 +76,8 @@ def decide(x: np.ndarray, offsets: np.ndarray, role: str) -> np.ndarray:
 
 
 def macro_f1(pred: np.ndarray, gold: np.ndarray, n: int) -> float:
-    f1 = []
-    for k in range(n):
-        tp = int(((pred == k) & (gold == k)).sum())
-        wrong = int(((pred == k) != (gold == k)).sum())
-        f1.append(2 * tp / max(2 * tp + wrong, 1))
-    return float(np.mean(f1))
+    """Macro-F1 as the bench scores it (``research.agreement.confusion``), over class indices 0..n-1."""
+    return confusion(gold.tolist(), pred.tolist(), tuple(range(n)))["macro_f1"] or 0.0
 
 
 def fit_offsets(x: np.ndarray, y: np.ndarray, role: str, n: int) -> np.ndarray:

@@ -112,7 +112,7 @@ def test_a_user_model_dir_still_goes_through_from_pretrained(tmp_path):
         pyannote_backend.load_pipeline(tmp_path)
 
 
-def test_onnx_copies_of_both_networks_match_torch_and_are_exported_once(tmp_path):
+def test_onnx_copies_of_both_networks_match_torch_and_are_exported_once():
     """The shipped path runs segmentation-3.0 and CAM++ in onnxruntime: same numbers as torch, on this CPU."""
     import torch
     from pyannote.audio import Model
@@ -177,9 +177,8 @@ def test_auto_chooses_pyannote_and_falls_back_to_embedded_without_the_extra(monk
     import sessioncoder.speech.diarize as diarize_module
 
     audio = load_audio(FIXTURES / "dialogue.ogg")
-    assert diarize_module.choose_method(audio, "auto", 2)[0] == "pyannote"
-    assert diarize_module.choose_method(audio, "auto", "auto")[0] == "pyannote"
+    assert diarize_module.choose_method(audio, "auto")[0] == "pyannote"  # whether or not speakers are counted
     monkeypatch.setattr(diarize_module, "pyannote_available", lambda: False)
-    method, why = diarize_module.choose_method(audio, "auto", 2)
+    method, why = diarize_module.choose_method(audio, "auto")
     assert method == "embedded" and "pyannote extra not installed" in why
-    assert diarize_module.choose_method(audio, "pyannote", 2)[0] == "pyannote"  # asked for: not replaced
+    assert diarize_module.choose_method(audio, "pyannote")[0] == "pyannote"  # asked for: not replaced

@@ -23,7 +23,6 @@ import logging
 import math
 import os
 import tempfile
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ import numpy as np
 
 from sessioncoder.errors import ModelError
 from sessioncoder.fileio import sha256_file
+from sessioncoder.models.onnx_export import torch_to_onnx
 
 # Linear layers of each BertLayer that get a low-rank update (paths below ``encoder.layer.N``).
 LORA_TARGETS: tuple[str, ...] = (
@@ -233,18 +233,14 @@ def export_onnx(model: Any, out_path: Path, build: str = SHIPPED_BUILD) -> None:
     axes = {name: {0: "batch", 1: "tokens"} for name in (*ONNX_INPUTS, "last_hidden_state")}
     with tempfile.TemporaryDirectory(dir=out_path.parent) as tmp:
         fp32 = Path(tmp) / "fp32.onnx"
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                LastHidden(model.eval()),
-                (example, example, torch.zeros_like(example)),
-                str(fp32),
-                input_names=list(ONNX_INPUTS),
-                output_names=["last_hidden_state"],
-                dynamic_axes=axes,
-                opset_version=17,
-                dynamo=False,
-            )
+        torch_to_onnx(
+            LastHidden(model.eval()),
+            (example, example, torch.zeros_like(example)),
+            fp32,
+            list(ONNX_INPUTS),
+            ["last_hidden_state"],
+            axes,
+        )
         built = fp32
         if build == "int8":
             built = Path(tmp) / "int8.onnx"

@@ -226,7 +226,7 @@ def transcribe_recording(path: Path, options: AudioOptions, cache_path: Path | N
         return result
 
     warnings: list[str] = list(f"{path}: {note}" for note in audio.notes)
-    method, _why = choose_method(audio, options.diarizer, options.speakers)
+    method, _why = choose_method(audio, options.diarizer)
     progress = _Progress(options.progress)
     with progress.running():
         t = time.perf_counter()

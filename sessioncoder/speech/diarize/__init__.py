@@ -49,7 +49,7 @@ def pyannote_available() -> bool:
     return importlib.util.find_spec("pyannote.audio") is not None
 
 
-def choose_method(audio: Audio, method: str, speakers: int | str | None = None) -> tuple[str, str]:
+def choose_method(audio: Audio, method: str) -> tuple[str, str]:
     """The backend to run and why (``auto`` looks at the channels and whether the pyannote extra is installed)."""
     if method not in METHODS:
         raise InputError(f"unknown diarizer {method!r}: choose one of {', '.join(METHODS)}")
@@ -76,7 +76,7 @@ def diarize(
     ``speech_regions`` (seconds, from ``embedded.shared_speech_regions``) spare the embedded
     diariser its own VAD pass; the other backends ignore them.
     """
-    chosen, why = choose_method(audio, method, speakers)
+    chosen, why = choose_method(audio, method)
     if chosen == "channels":
         from sessioncoder.speech.diarize import channels
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,10 +23,10 @@ import numpy as np
 
 from sessioncoder.compute import cpu_threads
 from sessioncoder.errors import ModelError
+from sessioncoder.models.onnx_export import torch_to_onnx
 
 # Bump when the export below changes, so cached files from an older export are not reused.
 EXPORT_VERSION = 1
-OPSET = 17
 # Two threads are the measured best on two cores; more only add wake-ups.
 MAX_THREADS = 2
 
@@ -58,30 +57,12 @@ def cached_export(name: str, sha256: str, export: Callable[[Path], None]) -> Pat
     return target
 
 
-def torch_to_onnx(module, example, path: Path, input_name: str, output_name: str, dynamic: dict) -> None:
-    """Trace ``module`` on ``example`` into an ONNX file with the given dynamic axes."""
-    import torch
-
-    with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
-        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer notes
-        torch.onnx.export(
-            module.eval(),
-            (example,),
-            str(path),
-            input_names=[input_name],
-            output_names=[output_name],
-            dynamic_axes=dynamic,
-            opset_version=OPSET,
-            dynamo=False,
-        )
-
-
-def session(path: Path, threads: int | None = None):
+def session(path: Path):
     """An onnxruntime CPU session whose idle worker threads sleep instead of spinning."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads = threads or min(MAX_THREADS, cpu_threads())
+    options.intra_op_num_threads = min(MAX_THREADS, cpu_threads())
     options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3
@@ -94,8 +75,8 @@ def session(path: Path, threads: int | None = None):
 class OnnxForward:
     """A callable standing in for a torch module's ``forward``: torch in, torch out, onnxruntime inside."""
 
-    def __init__(self, path: Path, input_name: str, threads: int | None = None) -> None:
-        self.session = session(path, threads)
+    def __init__(self, path: Path, input_name: str) -> None:
+        self.session = session(path)
         self.input_name = input_name
 
     def numpy(self, x: np.ndarray) -> np.ndarray:
@@ -116,10 +97,10 @@ def segmentation_onnx(model, sha256: str) -> Path:
     def export(path: Path) -> None:
         torch_to_onnx(
             model,
-            torch.zeros(2, 1, samples),
+            (torch.zeros(2, 1, samples),),
             path,
-            "waveforms",
-            "scores",
+            ["waveforms"],
+            ["scores"],
             {"waveforms": {0: "batch"}, "scores": {0: "batch"}},
         )
 
@@ -135,10 +116,10 @@ def campplus_onnx(model, sha256: str) -> Path:
     def export(path: Path) -> None:
         torch_to_onnx(
             FrameFeatures(model),
-            torch.randn(1, 998, 80),
+            (torch.randn(1, 998, 80),),
             path,
-            "fbank",
-            "frames",
+            ["fbank"],
+            ["frames"],
             {"fbank": {0: "batch", 1: "frames"}, "frames": {0: "batch", 2: "frames_out"}},
         )
 
