@@ -5,7 +5,11 @@
   the stereo clip (texts in bench_audio), the AMI excerpts (RTTM + UEM);
 - synthetic sessions of 6-7 minutes with 2, 3 and 4 voices, built once with
   espeak-ng by scripts/make_long_sessions.py into the cache (skipped, with a
-  line, when espeak-ng or sox is missing).
+  line, when espeak-ng or sox is missing);
+- AMI mixes: the scored 30 s of several AMI excerpts end to end, so that real
+  far-field voices, 3 or 4 of them with most of the talk, share one recording
+  (``ami_mix``). espeak-ng voices cannot test the count: segmentation-3.0
+  hears two of them as one inside a chunk.
 """
 
 from __future__ import annotations
@@ -30,6 +34,13 @@ from bench.bench_audio import (
 )
 
 SESSIONS = ("session_a", "session_b", "session_3v", "session_4v")
+# Excerpts put end to end. Main voices (most of each excerpt's talk): trn03 MÉO069, trn05 FEE078,
+# trn06 FEE083, trn09 FEE083 again (the same voice in a second excerpt must stay one speaker) and MEE094.
+AMI_MIXES = {
+    "AMI mix, 3 main voices": ("trn03", "trn05", "trn06"),
+    "AMI mix, 4 main voices": ("trn03", "trn05", "trn06", "trn09"),
+}
+AMI_SCORED_SECONDS = 30.0  # the part of each excerpt that train.rttm covers (train.uem)
 
 
 @dataclass
@@ -117,6 +128,7 @@ def recordings() -> list[Recording]:
                         speakers="auto",
                     )
                 )
+            out += ami_mix_recordings(ami)
     else:
         print(f"skip shared data: {AUDIO_DATA} missing")
     folder = sessions_dir()
@@ -132,6 +144,55 @@ def recordings() -> list[Recording]:
                     speakers=2 if voices == 2 else "auto",  # more voices: can the count be found?
                 )
             )
+    return out
+
+
+def ami_mix(ami_dir: Path, stems: tuple[str, ...]):
+    """The scored part of each AMI excerpt, end to end: 16 kHz mono samples and the reference turns.
+
+    Speaker labels are AMI's, which name the same person in different excerpts.
+    """
+    import numpy as np
+    from pyannote.core import Annotation, Segment
+
+    from sessioncoder.speech.audio import load_audio
+
+    n = int(AMI_SCORED_SECONDS * 16_000)
+    parts, reference = [], Annotation(uri="+".join(stems))
+    for k, stem in enumerate(stems):
+        mono = load_audio(ami_dir / f"{stem}.wav").mono[:n]
+        parts.append(np.pad(mono, (0, n - len(mono))))
+        offset = k * AMI_SCORED_SECONDS
+        for segment, track, label in read_rttm(ami_dir / "train.rttm", stem).itertracks(yield_label=True):
+            reference[Segment(segment.start + offset, segment.end + offset), (stem, track)] = label
+    return np.concatenate(parts), reference
+
+
+def main_speakers(annotation, share: float = 0.1) -> int:
+    """Speakers with at least ``share`` of the speech: what a count should find (a 0.4 s interjection is not)."""
+    total = sum(annotation.label_duration(label) for label in annotation.labels())
+    return sum(annotation.label_duration(label) >= share * total for label in annotation.labels())
+
+
+def ami_mix_recordings(ami_dir: Path) -> list[Recording]:
+    """AMI_MIXES as wav + RTTM files in the cache (written once, atomically), told ``auto``."""
+    import soundfile as sf
+
+    from sessioncoder.fileio import atomic_open
+    from sessioncoder.models.store import cache_dir
+
+    folder = cache_dir() / "bench" / "ami_mix"
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for name, stems in AMI_MIXES.items():
+        wav, rttm = folder / f"{'_'.join(stems)}.wav", folder / f"{'_'.join(stems)}.rttm"
+        if not (wav.exists() and rttm.exists()):
+            samples, reference = ami_mix(ami_dir, stems)
+            with atomic_open(rttm) as handle:
+                reference.write_rttm(handle)
+            with atomic_open(wav, "wb") as handle:
+                sf.write(handle, samples, 16_000, subtype="PCM_16", format="WAV")
+        out.append(Recording(name, wav, rttm=rttm, uri="+".join(stems), speakers="auto"))
     return out
 
 

@@ -7,6 +7,7 @@ would fail, on purpose, rather than skip.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -182,3 +183,21 @@ def test_auto_chooses_pyannote_and_falls_back_to_embedded_without_the_extra(monk
     method, why = diarize_module.choose_method(audio, "auto")
     assert method == "embedded" and "pyannote extra not installed" in why
     assert diarize_module.choose_method(audio, "pyannote")[0] == "pyannote"  # asked for: not replaced
+
+
+AMI = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "audio" / "ami"
+
+
+@pytest.mark.skipif(not (AMI / "train.rttm").exists(), reason="../shared/data/audio/ami absent")
+def test_auto_finds_three_real_voices_in_three_ami_excerpts_end_to_end(no_network):
+    """Three far-field voices, one holding most of each excerpt: ``auto`` counts three, not two."""
+    from bench.speech_data import AMI_MIXES, ami_mix, main_speakers
+
+    samples, reference = ami_mix(AMI, AMI_MIXES["AMI mix, 3 main voices"])
+    assert main_speakers(reference) == 3
+    # A decoded recording (path, hash, codec: the fixture's) carrying the mix as its samples.
+    audio = dataclasses.replace(load_audio(FIXTURES / "one_voice.ogg"), channels=samples[None])
+    result = diarize(audio, "pyannote", "auto")
+    assert len(result.speakers) == 3, result.annotation.chart()
+    der = DiarizationErrorRate(collar=0.25)(reference, result.annotation)
+    assert der < 0.25, der
