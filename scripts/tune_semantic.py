@@ -12,7 +12,7 @@ changes what the segments carry. For one code at a time every semantic threshold
 on a grid (and "off", leaving the code to the rules) is tried with the others
 fixed; ``--shared`` instead tries each value for all codes with prototypes at once.
 
-Shared was tried as the default, since 24 thresholds fitted on seven sessions
+Shared was tried as the default (with the first seven tuning sessions), since 24 thresholds fitted on seven sessions
 may follow them. Leaving one tuning session out at a time (fit on six, score the
 seventh; ``--leave-one-out``): micro-F1 0.710 shared against 0.702 per code (practitioner 0.745 /
 0.744, topics 0.689 / 0.679; one threshold per code family 0.701, a coarse
