@@ -155,9 +155,9 @@ def ami_mix(ami_dir: Path, stems: tuple[str, ...]):
     import numpy as np
     from pyannote.core import Annotation, Segment
 
-    from sessioncoder.speech.audio import load_audio
+    from sessioncoder.speech.audio import SAMPLE_RATE, load_audio
 
-    n = int(AMI_SCORED_SECONDS * 16_000)
+    n = int(AMI_SCORED_SECONDS * SAMPLE_RATE)
     parts, reference = [], Annotation(uri="+".join(stems))
     for k, stem in enumerate(stems):
         mono = load_audio(ami_dir / f"{stem}.wav").mono[:n]
@@ -180,18 +180,20 @@ def ami_mix_recordings(ami_dir: Path) -> list[Recording]:
 
     from sessioncoder.fileio import atomic_open
     from sessioncoder.models.store import cache_dir
+    from sessioncoder.speech.audio import SAMPLE_RATE
 
     folder = cache_dir() / "bench" / "ami_mix"
     folder.mkdir(parents=True, exist_ok=True)
     out = []
     for name, stems in AMI_MIXES.items():
-        wav, rttm = folder / f"{'_'.join(stems)}.wav", folder / f"{'_'.join(stems)}.rttm"
+        base = folder / "_".join(stems)
+        wav, rttm = base.with_suffix(".wav"), base.with_suffix(".rttm")
         if not (wav.exists() and rttm.exists()):
             samples, reference = ami_mix(ami_dir, stems)
             with atomic_open(rttm) as handle:
                 reference.write_rttm(handle)
             with atomic_open(wav, "wb") as handle:
-                sf.write(handle, samples, 16_000, subtype="PCM_16", format="WAV")
+                sf.write(handle, samples, SAMPLE_RATE, subtype="PCM_16", format="WAV")
         out.append(Recording(name, wav, rttm=rttm, uri="+".join(stems), speakers="auto"))
     return out
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import SHARED_DATA
 from pyannote.core import Annotation, Segment
 from pyannote.metrics.diarization import DiarizationErrorRate
 
@@ -185,7 +186,7 @@ def test_auto_chooses_pyannote_and_falls_back_to_embedded_without_the_extra(monk
     assert diarize_module.choose_method(audio, "pyannote")[0] == "pyannote"  # asked for: not replaced
 
 
-AMI = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "audio" / "ami"
+AMI = SHARED_DATA / "audio" / "ami"
 
 
 @pytest.mark.skipif(not (AMI / "train.rttm").exists(), reason="../shared/data/audio/ami absent")
