@@ -19,10 +19,6 @@ os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "0")
 # Wide tables: the bench prints to logs and pipes, where rich would otherwise fold columns to 80.
 os.environ.setdefault("COLUMNS", "180")
 
-SHARED_DATA = Path(
-    os.environ.get("SESSIONCODER_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data")
-)
-
 
 def main(argv: list[str]) -> int:
     here = Path(__file__).parent

@@ -18,9 +18,9 @@ from pathlib import Path
 
 from sessioncoder.schema import Utterance
 
-from . import __main__ as bench_main
+from . import SHARED_DATA
 
-ANNOMI = bench_main.SHARED_DATA / "annomi" / "AnnoMI-full.csv"
+ANNOMI = SHARED_DATA / "annomi" / "AnnoMI-full.csv"
 _PERMISSION = re.compile(
     r"\b(would it be (ok|okay|alright|all right)|is it (ok|okay|alright)|do you mind if|can i (share|suggest|give|tell|offer)|"
     r"may i|would you like (me to|to hear|some)|if you('d| would) like|if it's (ok|okay|alright))\b",

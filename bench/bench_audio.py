@@ -25,8 +25,8 @@ import re
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("SESSIONCODER_SHARED_DATA", REPO.parent / "shared" / "data"))
+from bench import REPO, SHARED_DATA
+
 AUDIO_DATA = SHARED_DATA / "audio"
 FIXTURES = REPO / "tests" / "fixtures" / "audio"
 EXAMPLES = REPO / "examples"

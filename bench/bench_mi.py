@@ -21,8 +21,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("SESSIONCODER_SHARED_DATA", REPO.parent / "shared" / "data"))
+from bench import SHARED_DATA
 
 # Published AnnoMI macro-F1 marks (therapist 4 classes / client 3 classes), for the table.
 REFERENCE = {
