@@ -202,3 +202,27 @@ def test_auto_finds_three_real_voices_in_three_ami_excerpts_end_to_end(no_networ
     assert len(result.speakers) == 3, result.annotation.chart()
     der = DiarizationErrorRate(collar=0.25)(reference, result.annotation)
     assert der < 0.25, der
+
+
+def test_overlap_prior_is_added_to_exactly_the_two_speaker_classes_of_the_shipped_segmentation():
+    """OVERLAP_PRIOR must land on segmentation-3.0's two-speaker powerset classes, and only there."""
+    import torch
+
+    pipeline, _ = pyannote_backend._local_pipeline()
+    model = pipeline.segmentation_model
+    from pyannote.audio.utils.powerset import Powerset
+
+    spec = model.specifications
+    # The conversion pyannote's Inference applies to this model's output: (powerset classes, speakers) 0/1.
+    mapping = Powerset(len(spec.classes), spec.powerset_max_classes).mapping.numpy()
+    two = np.flatnonzero(mapping.sum(axis=1) == 2)
+    assert list(two) == list(range(pyannote_backend.FIRST_OVERLAP_CLASS, len(mapping)))
+
+    audio = torch.from_numpy(load_audio(FIXTURES / "dialogue.ogg").mono[: 10 * SAMPLE_RATE].copy())[
+        None, None
+    ]
+    plain = model.forward.forward(audio).numpy()
+    shifted = model.forward(audio).numpy()
+    delta = shifted - plain
+    assert np.allclose(delta[..., two], pyannote_backend.OVERLAP_PRIOR, atol=1e-5)
+    assert np.allclose(delta[..., : two[0]], 0.0)
