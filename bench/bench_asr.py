@@ -5,7 +5,8 @@ For Whisper base and tiny.en, on every recording with reference words
 sessions of 6-7 minutes), it prints:
 
 - WER of the project's ASR stage (the recording pipeline's: faster-whisper's
-  VAD filter, batched beam search 5, words from word timestamps), with and
+  VAD filter, batched beam search 5, words from word timestamps; tiny.en
+  sequential, see ``speech.recording.SEQUENTIAL_MODELS``), with and
   without the codebook's vocabulary prompted to Whisper (``code`` prompts it);
 - WER of plain ``WhisperModel(...).transcribe(audio)`` with faster-whisper's
   defaults and no batching (text joined from its segments);
@@ -102,7 +103,8 @@ def run() -> None:
             f"  largest (as `code` runs) - plain: {worst:+.3f} (target ≤ {MARGIN:+.2f} on every file)"
         )
     console.print(
-        "  Project: faster-whisper's VAD filter, batched beam search 5, WER on its words.\n"
+        "  Project: faster-whisper's VAD filter, batched beam search 5, WER on its words; sequential beam 5\n"
+        "  over the whole recording for speech.recording.SEQUENTIAL_MODELS (tiny.en).\n"
         "  Plain: WhisperModel.transcribe(audio) with faster-whisper's defaults (beam 5, no VAD, no batching).\n"
         f"  Vocabulary: the stics codebook's {len(vocabulary)} terms as Whisper's initial prompt "
         "(what `code` does, except with tiny.en: speech.recording.UNPROMPTED_MODELS).\n"

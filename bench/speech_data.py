@@ -207,18 +207,22 @@ def decoded(path: Path):
 
 @cache
 def project_transcription(path: Path, model: str, vocabulary: tuple[str, ...] = ()) -> tuple[str, float]:
-    """The recording pipeline's ASR stage on a mono mix (batched beam search): text and seconds.
+    """The recording pipeline's ASR stage on a mono mix: text and seconds.
 
-    As in ``speech.recording``: faster-whisper's own VAD filter, the codebook
+    As in ``speech.recording``: batched beam search over faster-whisper's own
+    VAD filter, or sequential for ``SEQUENTIAL_MODELS``; the codebook
     vocabulary (or none) as prompt.
     """
     from sessioncoder.models.store import resolve_asr_model
     from sessioncoder.speech import asr
+    from sessioncoder.speech.recording import sequential_decoding
 
     model_dir, _ = resolve_asr_model(model)
     asr.load_whisper(model_dir)
     mono = decoded(path).mono
     started = time.perf_counter()
-    result = asr.transcribe(mono, model_dir, "en", vocabulary=list(vocabulary) or None)
+    result = asr.transcribe(
+        mono, model_dir, "en", vocabulary=list(vocabulary) or None, sequential=sequential_decoding(model)
+    )
     seconds = time.perf_counter() - started
     return " ".join(w.text for w in result.words), seconds

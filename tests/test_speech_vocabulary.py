@@ -76,3 +76,26 @@ def test_speakers_auto_does_not_split_jfk():
         SHARED_AUDIO / "jfk.flac", AudioOptions(asr_model="tiny.en", progress=False, speakers="auto")
     )
     assert len(t.speakers) == 1
+
+
+@pytest.mark.audio
+def test_sequential_decoding_gives_plain_whispers_words_and_nothing_for_silence():
+    """tiny.en decodes sequentially (the batched VAD chunks lost its words): same words as plain faster-whisper."""
+    import numpy as np
+
+    from sessioncoder.speech.audio import SAMPLE_RATE, load_audio
+    from sessioncoder.speech.recording import sequential_decoding
+
+    assert sequential_decoding("tiny.en") and not sequential_decoding("base")
+    model_dir, _ = resolve_asr_model("tiny.en")
+    mono = load_audio(AUDIO / "dialogue.ogg").mono
+    result = asr.transcribe(mono, model_dir, "en", sequential=True)
+    segments, _ = asr.load_whisper(model_dir).transcribe(mono, language="en", word_timestamps=True)
+    plain = [w.word.strip() for s in segments for w in s.words or [] if w.word.strip()]
+    assert [w.text for w in result.words] == plain and len(plain) > 20
+    assert all(a.start <= b.start for a, b in zip(result.words, result.words[1:]))
+    assert 0 < result.speech_seconds <= len(mono) / SAMPLE_RATE
+
+    quiet = np.random.default_rng(0).normal(0, 1e-4, 5 * SAMPLE_RATE).astype(np.float32)
+    silent = asr.transcribe(quiet, model_dir, "en", sequential=True)
+    assert silent.words == [] and silent.speech_seconds == 0.0

@@ -132,8 +132,13 @@ def transcribe(
     on_progress: Callable[[float], None] | None = None,
     speech_regions: list[tuple[float, float]] | None = None,
     vocabulary: list[str] | None = None,
+    sequential: bool = False,
 ) -> AsrResult:
     """Words with timings (seconds) for 16 kHz mono ``samples``.
+
+    ``sequential``: faster-whisper's own sequential decoder over the whole
+    recording (no VAD cut, each window conditioned on the text before), for
+    models that lose words to the batched pipeline (``speech.recording.SEQUENTIAL_MODELS``).
 
     ``vocabulary``: domain terms (the codebook's ``vocabulary``) Whisper is
     prompted with, so it spells "licence", "OASys" or "unpaid work" as the
@@ -145,6 +150,8 @@ def transcribe(
     are laid end to end, as the VAD filter does, and given to Whisper as
     ``clip_timestamps`` of at most 30 s.
     """
+    if sequential:
+        return _transcribe_sequential(samples, model_dir, language, on_progress, vocabulary)
     if speech_regions is not None:
         return _transcribe_regions(samples, model_dir, language, on_progress, speech_regions, vocabulary)
     from faster_whisper import BatchedInferencePipeline
@@ -165,6 +172,40 @@ def transcribe(
     words = _collect_words(segments, on_progress, len(samples) / SAMPLE_RATE)
     speech = getattr(info, "duration_after_vad", None) or info.duration
     return AsrResult(words, info.language, float(info.language_probability), float(speech))
+
+
+def _transcribe_sequential(
+    samples: np.ndarray,
+    model_dir: Path,
+    language: str | None,
+    on_progress: Callable[[float], None] | None,
+    vocabulary: list[str] | None,
+) -> AsrResult:
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    samples = samples.astype(np.float32, copy=False)
+    duration = len(samples) / SAMPLE_RATE
+    # The same VAD as the batched path, only to say whether there is speech at all (and how much):
+    # without it Whisper can "hear" a few words in a silent recording.
+    vad = VadOptions(
+        min_silence_duration_ms=int(VAD_MIN_SILENCE_SECONDS * 1000),
+        speech_pad_ms=int(VAD_SPEECH_PAD_SECONDS * 1000),
+    )
+    speech = get_speech_timestamps(samples, vad)
+    if not speech:
+        if on_progress:
+            on_progress(duration)
+        return AsrResult([], language or "", 0.0, 0.0)
+    segments, info = load_whisper(model_dir).transcribe(
+        samples,
+        language=language,
+        beam_size=BEAM_SIZE,
+        word_timestamps=True,
+        initial_prompt=vocabulary_prompt(vocabulary),
+    )
+    words = _collect_words(segments, on_progress, duration)
+    speech_seconds = sum(c["end"] - c["start"] for c in speech) / SAMPLE_RATE
+    return AsrResult(words, info.language, float(info.language_probability), float(speech_seconds))
 
 
 def vocabulary_prompt(vocabulary: list[str] | None) -> str | None:
