@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -93,7 +94,7 @@ def test_sequential_decoding_gives_plain_whispers_words_and_nothing_for_silence(
     segments, _ = asr.load_whisper(model_dir).transcribe(mono, language="en", word_timestamps=True)
     plain = [w.word.strip() for s in segments for w in s.words or [] if w.word.strip()]
     assert [w.text for w in result.words] == plain and len(plain) > 20
-    assert all(a.start <= b.start for a, b in zip(result.words, result.words[1:]))
+    assert all(a.start <= b.start for a, b in itertools.pairwise(result.words))
     assert 0 < result.speech_seconds <= len(mono) / SAMPLE_RATE
 
     quiet = np.random.default_rng(0).normal(0, 1e-4, 5 * SAMPLE_RATE).astype(np.float32)
