@@ -60,7 +60,16 @@ from sessioncoder.research.annomi import (  # noqa: E402
     split_transcripts,
 )
 
-FEATURES = {"encoder": "all-MiniLM-L6-v2+lora", "max_length": 128, "n_prev": 2, "n_next": 1}
+FEATURES = {
+    "encoder": "all-MiniLM-L6-v2+lora",
+    "max_length": 128,
+    "n_prev": 2,
+    "n_next": 1,
+    # Tokens of the previous utterance put before each utterance as a first segment ([CLS] previous
+    # [SEP] utterance [SEP], pooled over the utterance only), so the encoder reads the turn it answers;
+    # 0: each utterance encoded alone (the shipped 3.0 recipe).
+    "pair_previous": 0,
+}
 N_CONTEXT = FEATURES["n_prev"] + FEATURES["n_next"] + 1
 RECIPE = {
     "lora_rank": 8,
@@ -119,6 +128,23 @@ def class_weights(labels: list[int], n_classes: int):
     return torch.tensor(w / w.mean(), dtype=torch.float32)
 
 
+def pair_ids(packed: list[list[int]], previous: int) -> list[tuple[list[int], int]]:
+    """[CLS] last ``previous`` tokens of the utterance before [SEP] utterance [SEP], and the utterance's start.
+
+    With ``previous`` 0 (or for the first utterance) each utterance stands alone and all of it is pooled.
+    """
+    if previous <= 0:
+        return [(ids, 0) for ids in packed]
+    out = []
+    for k, ids in enumerate(packed):
+        if k == 0:
+            out.append((ids, 0))
+            continue
+        before = packed[k - 1][1:-1][-previous:]
+        out.append(([ids[0], *before, ids[-1], *ids[1:]], len(before) + 2))
+    return out
+
+
 def cv_folds(ids: list[str], seed: int, k: int = 5) -> list[list[str]]:
     """Fold 0: the 2.x dev split; the rest dealt at random into k-1 folds."""
     train, dev = split_transcripts(ids, seed, 0.2)
@@ -152,30 +178,37 @@ class Trainer:
         self.encoder.train(on)
         self.model.train(on)
 
-    def token_ids(self, session: Session) -> dict[int, list[int]]:
+    def token_ids(self, session: Session) -> dict[int, tuple[list[int], int]]:
+        """Per utterance: its token ids and where the pooled segment starts (see ``pair_ids``)."""
         key = session.transcript.transcript_id
         if key not in self._ids:
             enc = self.tokenizer(session.transcript.texts, truncation=True, max_length=FEATURES["max_length"])
-            self._ids[key] = dict(enumerate(enc["input_ids"]))
+            self._ids[key] = dict(enumerate(pair_ids(enc["input_ids"], FEATURES["pair_previous"])))
         return self._ids[key]
 
-    def embed(self, ids: list[list[int]]):
+    def embed(self, ids: list[tuple[list[int], int]]):
         """Mean-pooled embeddings, encoded in batches of similar length (padding is most of the cost otherwise)."""
         import torch
 
-        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i][0]))
         parts, where = [], []
         size = RECIPE["encode_batch"]
         for start in range(0, len(order), size):
             group = order[start : start + size]
-            width = max(len(ids[i]) for i in group)
+            width = max(len(ids[i][0]) for i in group)
             tok = torch.zeros((len(group), width), dtype=torch.long)
             att = torch.zeros_like(tok)
+            types = torch.zeros_like(tok)
+            pool = torch.zeros_like(tok)
             for row, i in enumerate(group):
-                tok[row, : len(ids[i])] = torch.tensor(ids[i])
-                att[row, : len(ids[i])] = 1
-            hidden = self.encoder(input_ids=tok, attention_mask=att, token_type_ids=torch.zeros_like(tok))
-            parts.append(lora.mean_pool(hidden.last_hidden_state, att))
+                seq, first = ids[i]
+                tok[row, : len(seq)] = torch.tensor(seq)
+                att[row, : len(seq)] = 1
+                pool[row, first : len(seq)] = 1
+                if first:
+                    types[row, first : len(seq)] = 1
+            hidden = self.encoder(input_ids=tok, attention_mask=att, token_type_ids=types)
+            parts.append(lora.mean_pool(hidden.last_hidden_state, pool))
             where.extend(group)
         out = torch.cat(parts)
         inverse = torch.empty(len(where), dtype=torch.long)
@@ -399,12 +432,19 @@ def main(argv: list[str] | None = None) -> int:
         help="context network layers; 0 measures the same model without attention over neighbours",
     )
     parser.add_argument("--limit", type=int, default=0, help="train on N transcripts only (smoke test)")
+    parser.add_argument(
+        "--pair-previous",
+        type=int,
+        default=FEATURES["pair_previous"],
+        help="tokens of the previous utterance read before each utterance (0: each alone)",
+    )
     args = parser.parse_args(argv)
     import torch
 
     torch.set_num_threads(args.threads)
     RECIPE["epochs"] = args.epochs
     CONTEXT["layers"] = args.layers
+    FEATURES["pair_previous"] = args.pair_previous
     transcripts = load_annomi(args.data)
     by_id = {t.transcript_id: t for t in transcripts}
     folds = cv_folds(sorted(by_id, key=int), args.seed, args.folds)
