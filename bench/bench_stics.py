@@ -82,3 +82,17 @@ def run() -> None:
         f"coding speed with the semantic coder on: {speed:.0f} utterances/s "
         f"({len(utterances)} utterances in {elapsed:.2f} s; target >= {TARGET_UTTERANCES_PER_SECOND})"
     )
+    # The bound: the one fp32 sentence-encoder pass that the MI model and the semantic coder share,
+    # alone, session by session, as the coder runs it.
+    encoder = next((c.encoder for c in coders if getattr(c, "encoder", None) is not None), None)
+    if encoder is not None:
+        texts = [[u.text for u in s.transcript.utterances] for s in everything]
+        started = time.perf_counter()
+        tokens = sum(len(ids) for session in texts for ids in encoder.token_ids(session))
+        for session in texts:
+            encoder.encode(session)
+        alone = time.perf_counter() - started
+        console.print(
+            f"  of which the sentence encoder alone: {len(utterances) / alone:.0f} utterances/s "
+            f"({tokens / alone:.0f} tokens/s, {encoder.threads} threads, {encoder.quantisation})"
+        )
