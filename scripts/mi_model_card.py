@@ -129,6 +129,10 @@ unless said; each line was measured, and kept only if it won.
   Not kept.
 - **An ensemble** of two fine-tuned runs: 0.744 / 0.536, no gain at twice the
   cost. Not kept.
+- **The turn before, read by the encoder** (`train_mi_model.py --pair-previous
+  48`: "[CLS] the previous utterance's last 48 tokens [SEP] utterance [SEP]",
+  segment ids 0/1, pooled over the utterance only, trained jointly as 3.0):
+  fold 0 0.699 / 0.536 against 0.726 / 0.528, at twice the tokens. Not kept.
 - **Quantised encoders**: see Portable inference. None kept."""
 
 LARGER_ENCODER = (

@@ -83,6 +83,9 @@ RECIPE = {
     "class_weight_power": 0.5,
     "encode_batch": 16,
 }
+# --encoder-dir: a sentence-transformers model directory to fine-tune instead of the packaged MiniLM.
+ENCODER_DIR: Path | None = None
+MPNET_TARGETS = ("attention.attn.q", "attention.attn.v", "intermediate.dense", "output.dense")
 TOKEN_FEATURES = 14  # own role (2) + hand features (12): the start of static_features
 CONTEXT = {
     "dim": DIM,
@@ -159,14 +162,25 @@ class Trainer:
 
         torch.manual_seed(seed)
         self.rng = np.random.default_rng(seed)
-        self.tokenizer = AutoTokenizer.from_pretrained(str(lora.base_model_dir()), local_files_only=True)
-        self.encoder = lora.load_base_model()
-        lora.inject_lora(self.encoder, RECIPE["lora_rank"], RECIPE["lora_alpha"])
-        n_features = DIM * (N_CONTEXT + 2) + n_static
+        if ENCODER_DIR is None:
+            self.tokenizer = AutoTokenizer.from_pretrained(str(lora.base_model_dir()), local_files_only=True)
+            self.encoder = lora.load_base_model()
+            targets = lora.LORA_TARGETS
+        else:  # an experiment with another encoder (all-mpnet-base-v2): measured, not shipped
+            from transformers import AutoModel
+
+            self.tokenizer = AutoTokenizer.from_pretrained(str(ENCODER_DIR), local_files_only=True)
+            self.encoder = AutoModel.from_pretrained(str(ENCODER_DIR), local_files_only=True)
+            targets = MPNET_TARGETS if self.encoder.config.model_type == "mpnet" else lora.LORA_TARGETS
+        self.token_types = self.encoder.config.model_type != "mpnet"  # MPNet has no segment embeddings
+        lora.inject_lora(self.encoder, RECIPE["lora_rank"], RECIPE["lora_alpha"], targets)
+        dim = self.encoder.config.hidden_size
+        CONTEXT["dim"], CONTEXT["token_start"] = dim, dim * (N_CONTEXT + 2)
+        n_features = dim * (N_CONTEXT + 2) + n_static
         self.model = ContextModel(
             CONTEXT,
             n_features,
-            1.0 / feature_scale(DIM, N_CONTEXT, n_static),
+            1.0 / feature_scale(dim, N_CONTEXT, n_static),
             len(THERAPIST_CLASSES),
             len(CLIENT_CLASSES),
         )
@@ -207,7 +221,8 @@ class Trainer:
                 pool[row, first : len(seq)] = 1
                 if first:
                     types[row, first : len(seq)] = 1
-            hidden = self.encoder(input_ids=tok, attention_mask=att, token_type_ids=types)
+            typed = {"token_type_ids": types} if self.token_types else {}
+            hidden = self.encoder(input_ids=tok, attention_mask=att, **typed)
             parts.append(lora.mean_pool(hidden.last_hidden_state, pool))
             where.extend(group)
         out = torch.cat(parts)
@@ -438,8 +453,16 @@ def main(argv: list[str] | None = None) -> int:
         default=FEATURES["pair_previous"],
         help="tokens of the previous utterance read before each utterance (0: each alone)",
     )
+    parser.add_argument(
+        "--encoder-dir",
+        type=Path,
+        help="fine-tune this sentence-transformers model (e.g. all-mpnet-base-v2) instead of MiniLM",
+    )
     args = parser.parse_args(argv)
     import torch
+
+    global ENCODER_DIR
+    ENCODER_DIR = args.encoder_dir
 
     torch.set_num_threads(args.threads)
     RECIPE["epochs"] = args.epochs

@@ -116,3 +116,13 @@ def test_cache_name_changes_with_the_build():
 def test_missing_adapters_file_is_a_model_error(tmp_path):
     with pytest.raises(ModelError, match="adapters not found"):
         lora.adapted_encoder_onnx(tmp_path / "absent.npz", cache_root=tmp_path)
+
+
+def test_adapters_go_only_where_asked():
+    """inject_lora's targets (another encoder's layer names, in train_mi_model's experiments)."""
+    model = lora.load_base_model()
+    lora.inject_lora(model, rank=2, alpha=4.0, targets=("attention.self.query",))
+    wrapped = {n.rsplit(".lora_a", 1)[0] for n, _ in model.named_parameters() if n.endswith(".lora_a")}
+    assert len(wrapped) == 6 and all(n.endswith("attention.self.query") for n in wrapped)
+    with pytest.raises(AttributeError):
+        lora.inject_lora(lora.load_base_model(), rank=2, alpha=4.0, targets=("attention.attn.q",))

@@ -77,3 +77,16 @@ def test_incomplete_weights_are_one_line_error() -> None:
     del arrays["l1_rel"]
     with pytest.raises(ModelError, match="missing l1_rel"):
         ContextNet.from_arrays(arrays, SETTINGS)
+
+
+def test_pair_ids_put_the_previous_turns_tail_first_and_pool_the_utterance() -> None:
+    from train_mi_model import pair_ids
+
+    packed = [[101, 7, 8, 9, 102], [101, 20, 21, 102], [101, 30, 102]]
+    assert pair_ids(packed, 0) == [(ids, 0) for ids in packed]  # each alone, all pooled
+    paired = pair_ids(packed, 2)
+    assert paired[0] == (packed[0], 0)  # nothing before the first
+    assert paired[1] == ([101, 8, 9, 102, 20, 21, 102], 4)  # [CLS] 8 9 [SEP] | 20 21 [SEP]
+    assert paired[2] == ([101, 20, 21, 102, 30, 102], 4)
+    ids, start = paired[1]
+    assert ids[start:] == packed[1][1:]  # the pooled part is the utterance and its [SEP]

@@ -112,13 +112,13 @@ def mean_pool(hidden: Any, attention_mask: Any) -> Any:
     return F.normalize((hidden * weights).sum(1) / weights.sum(1).clamp(min=1), dim=-1)
 
 
-def inject_lora(model: Any, rank: int, alpha: float) -> None:
-    """Freeze ``model`` and wrap the :data:`LORA_TARGETS` of every layer with trainable adapters."""
+def inject_lora(model: Any, rank: int, alpha: float, targets: tuple[str, ...] = LORA_TARGETS) -> None:
+    """Freeze ``model`` and wrap the ``targets`` of every layer with trainable adapters."""
     lora_linear = _lora_linear_class()
     for param in model.parameters():
         param.requires_grad = False
     for layer in model.encoder.layer:
-        for target in LORA_TARGETS:
+        for target in targets:
             _set(layer, target, lora_linear(_get(layer, target), rank, alpha))
     for name, param in model.named_parameters():
         if _is_tuned(name) and "lora_" not in name:
