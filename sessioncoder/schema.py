@@ -437,3 +437,39 @@ class CodedSession(Record):
 def load_session(path: str | Path) -> CodedSession:
     """Load a saved ``<stem>.session.json``."""
     return CodedSession.load(path)
+
+
+# --------------------------------------------------------------------------- reliability
+
+
+class CodeReliability(Record):
+    """How one code agreed with a human coder, utterance by utterance, on sessions held out from tuning."""
+
+    precision: float | None = None
+    recall: float | None = None
+    f1: float | None = None
+    kappa: float | None = None
+    support: int = 0  # utterances the human coder gave the code
+    predicted: int = 0  # utterances the tool gave it
+
+
+class Reliability(Record):
+    """A codebook's measured agreement with human coders: what the report's "how far to trust" shows.
+
+    Saved beside the codebook as ``NAME.reliability.json`` (``sessioncoder agree
+    --reliability-out``; for the shipped codebook ``scripts/measure_reliability.py``),
+    and valid only for the codebook content it was measured with (``sha256``).
+
+    >>> r = Reliability(codebook="stics", version="1.1", sha256="ab", measured_on="7 sessions",
+    ...     sessions=7, utterances=277, codes={"mi.open_question": CodeReliability(f1=0.89, support=39)})
+    >>> Reliability.from_dict(r.to_dict()) == r
+    True
+    """
+
+    codebook: str
+    version: str
+    sha256: str
+    measured_on: str
+    sessions: int
+    utterances: int
+    codes: dict[str, CodeReliability] = Field(default_factory=dict)

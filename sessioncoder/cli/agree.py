@@ -9,7 +9,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from sessioncoder.research.agreement import AgreementReport, compare, read_coding, write_report
+from sessioncoder.research.agreement import (
+    AgreementReport,
+    compare,
+    read_coding,
+    reliability_of,
+    write_report,
+)
 
 console = Console()
 
@@ -107,6 +113,18 @@ def register(app: typer.Typer) -> None:
         codebook: Annotated[
             str, typer.Option("--codebook", help="Codebook id or YAML that code ids must belong to.")
         ] = "stics",
+        reliability_out: Annotated[
+            Path | None,
+            typer.Option(
+                "--reliability-out",
+                help="Write the per-code figures for the report's 'how far to trust these codes' "
+                "(save as NAME.reliability.json beside codebook NAME.yaml; A must be the tool).",
+            ),
+        ] = None,
+        measured_on: Annotated[
+            str | None,
+            typer.Option("--measured-on", help="What the figures come from, as the report should say it."),
+        ] = None,
     ) -> None:
         """Agreement per code (P/R/F1, Cohen's κ), confusion matrices and session-level ICC(2,1).
 
@@ -125,3 +143,8 @@ def register(app: typer.Typer) -> None:
         if out is not None:
             for path in write_report(report, out):
                 console.print(f"wrote {path}")
+        if reliability_out is not None:
+            described = measured_on or (
+                f"{report.n_sessions} session(s), {report.n_utterances} utterances coded by {report.coder_b}"
+            )
+            console.print(f"wrote {reliability_of(report, book, described).save(reliability_out)}")

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from sessioncoder.coding.codebook import Codebook
+from sessioncoder.coding.reliability import trust_status
 from sessioncoder.fileio import write_text_atomic
 from sessioncoder.report.markdown import render_markdown
 from sessioncoder.report.tables import utterances_csv
@@ -47,10 +48,12 @@ def write_outputs(
         redactor = Redactor()
         shown, title = redactor.redact_session(session), redactor.redact_filename(stem)
     rendered: dict[str, str] = {}
+    # Measured on the codebook as the session was coded with it; read once for both human formats.
+    trust = trust_status(session, codebook)
     if "json" in formats:
         rendered["json"] = session.model_dump_json(indent=2) + "\n"
     if "md" in formats:
-        rendered["md"] = render_markdown(shown, codebook, title=title)
+        rendered["md"] = render_markdown(shown, codebook, title=title, trust=trust)
     if "csv" in formats:
         rendered["csv"] = utterances_csv(shown)
     if "html" in formats:
@@ -66,7 +69,9 @@ def write_outputs(
                 embed_path = audio
             else:
                 audio_href = os.path.relpath(audio.resolve(), out_dir.resolve())
-        rendered["html"] = render_html(shown, codebook, audio_href=audio_href, embed_audio_path=embed_path)
+        rendered["html"] = render_html(
+            shown, codebook, audio_href=audio_href, embed_audio_path=embed_path, trust=trust
+        )
     written = []
     # The session JSON last: once it is on disk, every report of the session is too, so a run killed
     # in between is seen as unfinished and the session is coded again (batch resume relies on it).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sessioncoder.coding.codebook import Codebook
+from sessioncoder.coding.reliability import ReliabilityStatus, band, trust_status, used_codes
 from sessioncoder.schema import CodedSession, Profile
 
 
@@ -23,7 +24,12 @@ def _pct(value: float | None) -> str:
     return "—" if value is None else f"{value:.0%}"
 
 
-def render_markdown(session: CodedSession, codebook: Codebook, title: str | None = None) -> str:
+def render_markdown(
+    session: CodedSession,
+    codebook: Codebook,
+    title: str | None = None,
+    trust: ReliabilityStatus | None = None,
+) -> str:
     p: Profile | None = session.profile
     assert p is not None, "a coded session always has a profile"
     lines: list[str] = [f"# Session summary: {title or session.name}", ""]
@@ -103,7 +109,39 @@ def render_markdown(session: CodedSession, codebook: Codebook, title: str | None
         lines.append("None found.")
     for m in p.missed_opportunities:
         lines.append(f"- {_where(m.index, m.start)}: “{m.quote}” — {m.explanation}")
+    lines += ["", *trust_lines(session, codebook, trust)]
     if session.warnings:
         lines += ["", "## Warnings", ""] + [f"- {w}" for w in session.warnings]
     lines.append("")
     return "\n".join(lines)
+
+
+def trust_lines(
+    session: CodedSession, codebook: Codebook, trust: ReliabilityStatus | None = None
+) -> list[str]:
+    """The codes of this session whose agreement with a trainer was weak or unsure on held-out sessions."""
+    trust = trust or trust_status(session, codebook)
+    lines = ["## How far to trust these codes", ""]
+    if trust.reliability is None:
+        return [*lines, trust.note]
+    weak, unsure = [], []
+    for code, count in used_codes(session).items():
+        measured = trust.reliability.codes.get(code)
+        level = band(measured)
+        name = codebook.codes[code].name if code in codebook.codes else code
+        if level == "weak" and measured is not None:
+            weak.append(f"- {name} ({count} here): F1 {measured.f1:.2f} against a trainer")
+        elif level in ("few examples", "not measured"):
+            unsure.append(name)
+    lines.append(
+        f"Each code's agreement with a trained coder, utterance by utterance. {trust.note} "
+        + (
+            "Weak here (F1 under 0.5): read these counts as pointers for review, not as measures:"
+            if weak
+            else "No code used here is weak."
+        )
+    )
+    lines += ["", *weak] if weak else []
+    if unsure:
+        lines += ["", "Too few examples to say: " + ", ".join(unsure) + "."]
+    return lines

@@ -32,10 +32,14 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sessioncoder.errors import InputError
 from sessioncoder.fileio import atomic_open
+from sessioncoder.schema import CodeReliability, Reliability
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sessioncoder.coding.codebook import Codebook
 
 Key = tuple[str, int]
 
@@ -440,3 +444,32 @@ def write_report(report: AgreementReport, prefix: Path) -> list[Path]:
                     writer.writerow({k: _csv_value(v) for k, v in row.items()})
         written.append(path)
     return written
+
+
+def reliability_of(report: AgreementReport, codebook: Codebook, measured_on: str) -> Reliability:
+    """Per-code agreement of the tool (A) with a human reference (B), as the report's trust figures.
+
+    Only the codebook's own codes are kept, with the codebook's id, version and
+    content hash, so the figures are shown only for sessions coded with the same codebook.
+    """
+    codes = {
+        row["code"]: CodeReliability(
+            precision=row["precision"],
+            recall=row["recall"],
+            f1=row["f1"],
+            kappa=row["kappa"],
+            support=row["support"],
+            predicted=row["count_a"],
+        )
+        for row in report.codes
+        if row["code"] in codebook.codes
+    }
+    return Reliability(
+        codebook=codebook.id,
+        version=codebook.version,
+        sha256=codebook.sha256,
+        measured_on=measured_on,
+        sessions=report.n_sessions,
+        utterances=report.n_utterances,
+        codes=codes,
+    )

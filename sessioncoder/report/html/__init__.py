@@ -7,7 +7,8 @@ the recording and the code's definition, then the full coded transcript.
 
 Holds the page's parts (``common``, ``feedback``, ``charts``, ``timeline``,
 ``sections``) and its template and assets as data (``page.html``,
-``report.css``, ``report.js``); imports only the core modules and the profile.
+``report.css``, ``report.js``); imports only the core modules, the profile and
+``coding.reliability`` (the figures of "How far to trust these codes").
 
 The page makes no network request: CSS, SVG charts and a small vanilla script
 are inline, the audio is referenced by a relative path (or embedded as a data
@@ -22,6 +23,7 @@ from pathlib import Path
 from string import Template
 from typing import TYPE_CHECKING, Any
 
+from sessioncoder.coding.reliability import ReliabilityStatus, trust_status
 from sessioncoder.report.html.charts import _content_html, _miti_svg, _skill_areas_html, _structure_html
 from sessioncoder.report.html.common import ASSET_DIR, esc, low_confidence_threshold, needs_review
 from sessioncoder.report.html.feedback import select_development, select_strengths
@@ -33,6 +35,7 @@ from sessioncoder.report.html.sections import (
     _moment_card,
     _profile_for,
     _transcript_html,
+    _trust_html,
 )
 from sessioncoder.report.html.timeline import timeline_svg
 from sessioncoder.schema import CodedSession
@@ -54,12 +57,14 @@ def render_html(
     audio_href: str | None = None,
     embed_audio_path: Path | None = None,
     redactor: Redactor | None = None,
+    trust: ReliabilityStatus | None = None,
 ) -> str:
     """The whole report as one HTML string.
 
     ``audio_href`` is the recording's path relative to where the HTML will be
     written; ``embed_audio_path`` embeds the file instead. With a ``redactor``
-    every text on the page comes from the redacted copy of the session.
+    every text on the page comes from the redacted copy of the session. ``trust``: the
+    codebook's measured agreement (default: read from beside the session's codebook).
     """
     if session.profile is None:
         session = session.model_copy(update={"profile": _profile_for(session, codebook)})
@@ -67,6 +72,8 @@ def render_html(
         session = redactor.redact_session(session)
     profile = session.profile
     threshold = low_confidence_threshold(codebook)
+    if trust is None:
+        trust = trust_status(session, codebook)
     display_name = Path(session.source.path).name
 
     strengths = select_strengths(session, codebook)
@@ -104,7 +111,7 @@ def render_html(
     )
     nav = (
         '<nav class="toc" aria-label="Sections"><a href="#profile">Skill profile</a><a href="#timeline">Timeline</a>'
-        '<a href="#strengths">What went well</a><a href="#develop">To work on</a><a href="#transcript">Transcript</a></nav>'
+        '<a href="#strengths">What went well</a><a href="#develop">To work on</a><a href="#transcript">Transcript</a><a href="#trust">How far to trust</a></nav>'
     )
     body = (
         _header_html(session, profile, display_name, bool(session.settings.get("redacted")))
@@ -124,7 +131,9 @@ def render_html(
         + f'<ul class="cards">{development_html}</ul></section>'
         + '<section id="transcript" aria-labelledby="h-transcript"><h2 id="h-transcript">Transcript</h2>'
         + _transcript_html(session, codebook, threshold)
-        + "</section></main>"
+        + "</section>"
+        + _trust_html(session, codebook, trust)
+        + "</main>"
         + _footer_html(session, codebook, threshold)
     )
     title = f"Session feedback: {display_name}"

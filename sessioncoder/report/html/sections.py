@@ -8,6 +8,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sessioncoder.coding.reliability import (
+    FEW_EXAMPLES,
+    GOOD_F1,
+    WEAK_F1,
+    ReliabilityStatus,
+    band,
+    used_codes,
+)
 from sessioncoder.report.html.charts import stacked_bar_svg
 from sessioncoder.report.html.common import (
     ASSET_DIR,
@@ -15,6 +23,8 @@ from sessioncoder.report.html.common import (
     NON_ADHERENT,
     ROLE_COLOURS,
     CodeInfo,
+    _colour,
+    _pct,
     _ts_link,
     code_info,
     esc,
@@ -229,3 +239,49 @@ def _profile_for(session: CodedSession, codebook: Any) -> Profile | None:
     except ImportError:
         return None
     return compute_profile(session, codebook)
+
+
+BAND_CLASS = {"good": "good", "fair": "fair", "weak": "weak", "few examples": "few", "not measured": "few"}
+
+
+def _trust_html(session: CodedSession, codebook: Any, trust: ReliabilityStatus) -> str:
+    """How far to trust each code used in this session: its agreement with a trainer on held-out sessions."""
+    head = (
+        '<section id="trust" aria-labelledby="h-trust"><h2 id="h-trust">How far to trust these codes</h2>'
+        "<p>Each code is an automatic suggestion. Below: how often each code used in this session agreed "
+        "with a trained human coder, utterance by utterance, on sessions that nothing in the tool was tuned "
+        f"on. F1 is 1 when the tool and the coder always agree; below {WEAK_F1:.2f}, read the code's count "
+        "as a pointer to moments worth a listen, not as a measure.</p>"
+    )
+    if trust.reliability is None:
+        return head + f'<p class="note muted">{esc(trust.note)}</p></section>'
+    figures = trust.reliability.codes
+    rows = []
+    order = {code: i for i, code in enumerate(getattr(codebook, "codes", {}))}
+    for code, count in sorted(used_codes(session).items(), key=lambda item: order.get(item[0], len(order))):
+        info = code_info(codebook, code)
+        measured = figures.get(code)
+        level = band(measured)
+        f1 = "–" if measured is None or measured.f1 is None else f"{measured.f1:.2f}"
+        precision = "–" if measured is None or measured.precision is None else _pct(measured.precision)
+        recall = "–" if measured is None or measured.recall is None else _pct(measured.recall)
+        support = "–" if measured is None else str(measured.support)
+        rows.append(
+            f'<tr class="trust-{BAND_CLASS[level]}"><th scope="row"><span class="swatch" '
+            f'style="background:{_colour(info.group)}"></span>{esc(info.name)} <span class="muted">'
+            f"{esc(code)}</span></th><td>{count}</td><td>{f1}</td><td>{precision}</td><td>{recall}</td>"
+            f'<td>{support}</td><td class="band">{esc(level)}</td></tr>'
+        )
+    table = (
+        '<table class="trust"><thead><tr><th scope="col">code</th><th scope="col">lines here</th>'
+        '<th scope="col">F1</th><th scope="col" title="of the tool\'s codes, the share the coder also gave">'
+        'precision</th><th scope="col" title="of the coder\'s codes, the share the tool found">recall</th>'
+        '<th scope="col" title="utterances the human coder gave this code">coder\'s examples</th>'
+        f'<th scope="col">agreement</th></tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    )
+    source = (
+        f'<p class="muted">{esc(trust.note)} Codebook {esc(trust.reliability.codebook)} '
+        f"{esc(trust.reliability.version)}. Good: F1 ≥ {GOOD_F1:.2f}; fair: ≥ {WEAK_F1:.2f}; "
+        f"few examples: under {FEW_EXAMPLES} coded by the human, so the F1 itself is unsure.</p>"
+    )
+    return head + table + source + "</section>"
