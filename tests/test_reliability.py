@@ -108,3 +108,24 @@ def test_agree_writes_figures_the_report_reads(fixtures, tmp_path, no_network):
     assert written.codes["mi.open_question"].f1 == pytest.approx(0.8)  # hand-computed in test_agreement
     assert written.codes["mi.open_question"].support == 3
     assert json.loads(out.read_text())["codebook"] == "stics"
+
+
+def test_feedback_moments_on_weak_codes_say_to_listen_first(coded):
+    from sessioncoder.coding.reliability import ReliabilityStatus
+
+    codebook = load_codebook("stics")
+
+    def status(f1: float) -> ReliabilityStatus:
+        figures = {code: CodeReliability(f1=f1, support=10, predicted=10) for code in codebook.codes}
+        return ReliabilityStatus(
+            Reliability(codebook="stics", version="x", sha256="x", measured_on="test", sessions=1,
+                        utterances=1, codes=figures),
+            "Measured on test.",
+        )  # fmt: skip
+
+    weak_page = render_html(coded, codebook, trust=status(0.2))
+    cards = [c for c in weak_page.split('<li class="card ')[1:] if 'class="definition"' in c]
+    assert cards  # the fixture session has moments tied to codes
+    assert all('class="caution"' in c and "F1 0.20" in c for c in cards)
+    good_page = render_html(coded, codebook, trust=status(0.9))
+    assert 'class="caution"' not in good_page

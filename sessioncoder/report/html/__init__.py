@@ -36,6 +36,7 @@ from sessioncoder.report.html.sections import (
     _profile_for,
     _transcript_html,
     _trust_html,
+    weak_codes,
 )
 from sessioncoder.report.html.timeline import timeline_svg
 from sessioncoder.schema import CodedSession
@@ -74,6 +75,7 @@ def render_html(
     threshold = low_confidence_threshold(codebook)
     if trust is None:
         trust = trust_status(session, codebook)
+    weak = weak_codes(trust)
     display_name = Path(session.source.path).name
 
     strengths = select_strengths(session, codebook)
@@ -102,11 +104,11 @@ def render_html(
         + "</p>"
     )
     strengths_html = (
-        "".join(_moment_card(m, "strength") for m in strengths)
+        "".join(_moment_card(m, "strength", weak) for m in strengths)
         or '<li class="card"><p class="note">No practitioner skills were coded in this session yet.</p></li>'
     )
     development_html = (
-        "".join(_moment_card(m, "develop") for m in development)
+        "".join(_moment_card(m, "develop", weak) for m in development)
         or '<li class="card"><p class="note">Nothing stood out to work on: keep doing what you are doing.</p></li>'
     )
     nav = (

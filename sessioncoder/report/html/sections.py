@@ -41,7 +41,8 @@ if TYPE_CHECKING:  # pragma: no cover
 # --------------------------------------------------------------------------- sections
 
 
-def _moment_card(m: Moment, cls: str) -> str:
+def _moment_card(m: Moment, cls: str, weak: dict[str, float] | None = None) -> str:
+    """One strength or area to develop; ``weak``: codes (and their F1) that agree poorly with a trainer."""
     when = _ts_link(m.index, m.start) if m.index is not None else ""
     speaker = f'<span class="who">{esc(m.speaker)}</span>' if m.speaker else ""
     quote = f"<blockquote>{esc(m.quote)}</blockquote>" if m.quote else ""
@@ -51,9 +52,17 @@ def _moment_card(m: Moment, cls: str) -> str:
             f'<p class="definition"><span class="chip-static g-{esc(m.code.split(".")[0] if m.code else "")}">'
             f"{esc(m.code_name)}</span> {esc(m.definition or '')}</p>"
         )
+    caution = ""
+    if weak and m.code in weak:
+        caution = (
+            f'<p class="caution">{esc(m.code_name or m.code)}, as the tool finds it, agrees weakly with a '
+            f"trained coder (F1 {weak[m.code]:.2f} on held-out sessions): listen to the moment before you "
+            "use it in feedback.</p>"
+        )
     return (
         f'<li class="card {cls}"><div class="card-head"><h3>{esc(m.headline)}</h3>'
-        f'<span class="when">{when} {speaker}</span></div>{quote}<p class="note">{esc(m.note)}</p>{definition}</li>'
+        f'<span class="when">{when} {speaker}</span></div>{quote}<p class="note">{esc(m.note)}</p>{definition}'
+        f"{caution}</li>"
     )
 
 
@@ -285,3 +294,14 @@ def _trust_html(session: CodedSession, codebook: Any, trust: ReliabilityStatus) 
         f"few examples: under {FEW_EXAMPLES} coded by the human, so the F1 itself is unsure.</p>"
     )
     return head + table + source + "</section>"
+
+
+def weak_codes(trust: ReliabilityStatus) -> dict[str, float]:
+    """Codes whose measured agreement is weak (F1 under WEAK_F1 with enough examples), with their F1."""
+    if trust.reliability is None:
+        return {}
+    return {
+        code: figures.f1 or 0.0
+        for code, figures in trust.reliability.codes.items()
+        if band(figures) == "weak"
+    }
