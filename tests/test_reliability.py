@@ -127,5 +127,7 @@ def test_feedback_moments_on_weak_codes_say_to_listen_first(coded):
     cards = [c for c in weak_page.split('<li class="card ')[1:] if 'class="definition"' in c]
     assert cards  # the fixture session has moments tied to codes
     assert all('class="caution"' in c and "F1 0.20" in c for c in cards)
+    missed = [c for c in weak_page.split('<li class="card develop">')[1:] if "could have been" in c]
+    assert missed and all("Change talk, as the tool finds it" in c or "Pro-criminal" in c for c in missed)
     good_page = render_html(coded, codebook, trust=status(0.9))
     assert 'class="caution"' not in good_page

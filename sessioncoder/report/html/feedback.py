@@ -73,6 +73,11 @@ NON_ADHERENT_ADVICE: dict[str, tuple[str, str]] = {
     ),
 }
 
+# The client code each kind of missed opportunity is found from.
+MISSED_TRIGGER = {
+    "procriminal_unaddressed": "client.procriminal_statement",
+    "change_talk_unreflected": "client.change_talk",
+}
 MISSED_ADVICE: dict[str, tuple[str, str]] = {
     "procriminal_unaddressed": (
         "A pro-criminal statement that could have been explored",
@@ -207,6 +212,7 @@ def select_development(session: CodedSession, codebook: Any, limit_quotes: int =
                     start=m.start,
                     speaker=u.speaker if u else None,
                     quote=m.quote,
+                    code=MISSED_TRIGGER.get(m.kind),  # what was missed rests on this code being right
                 )
             )
     for u in session.utterances:

@@ -54,8 +54,9 @@ def _moment_card(m: Moment, cls: str, weak: dict[str, float] | None = None) -> s
         )
     caution = ""
     if weak and m.code in weak:
+        name = m.code_name or m.code.split(".")[-1].replace("_", " ").capitalize()
         caution = (
-            f'<p class="caution">{esc(m.code_name or m.code)}, as the tool finds it, agrees weakly with a '
+            f'<p class="caution">{esc(name)}, as the tool finds it, agrees weakly with a '
             f"trained coder (F1 {weak[m.code]:.2f} on held-out sessions): listen to the moment before you "
             "use it in feedback.</p>"
         )
