@@ -139,10 +139,13 @@ LARGER_ENCODER = (
     "Frozen, in the same probe as MiniLM-L6 (`scripts/probe_frozen_encoder.py`, same context features "
     "and MLP): 0.699 / 0.510 against 0.679 / 0.497, +0.02 / +0.01, within split noise. It encodes 7 "
     "times slower (13 against 96 utterances/s, fp32, 2 cores), under the 150/s target. Fine-tuned with "
-    "LoRA like MiniLM (timed, not run to the end): 5.5-6.4 times MiniLM's cost per training step, so one "
-    "fold takes about 80-90 minutes and the grouped 5-fold CV about 7-8 hours on 2 cores, past the "
-    "150-minute training budget; at 5.8 times MiniLM's inference time it could only be an `accurate` "
-    "option, never the default. Not trained to completion, so not shipped."
+    "LoRA like MiniLM (rank 8 on the query/value projections and both feed-forward layers, the context "
+    "network trained jointly, 4 epochs: `train_mi_model.py --encoder-dir`), fold 0: 0.757 / 0.568 against "
+    "MiniLM's 0.726 / 0.528, +0.031 / +0.040, the largest gain of anything tried. That fold trained in 50 "
+    "minutes on 2 cores (at times shared with other jobs), so the grouped 5-fold CV is about 4 hours: "
+    "resumable, it runs over several working sessions, and folds 1-4 are not yet measured. At 5.8 times "
+    "MiniLM's inference time it cannot be the default (150 utterances/s); it can ship as `--mi-model "
+    "accurate` once its cross-validation is in. Not shipped yet."
 )
 
 # Measured by hand for issue 12 (the figures bench/bench_mi.py prints for the shipped and int8 builds):

