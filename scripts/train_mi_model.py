@@ -182,7 +182,7 @@ class Trainer:
         self.token_types = self.encoder.config.model_type != "mpnet"  # MPNet has no segment embeddings
         lora.inject_lora(self.encoder, RECIPE["lora_rank"], RECIPE["lora_alpha"], targets)
         dim = self.encoder.config.hidden_size
-        CONTEXT["dim"], CONTEXT["token_start"] = dim, dim * (N_CONTEXT + 2)
+        assert dim == CONTEXT["dim"], "main() sets the context width from the encoder's config"
         n_features = dim * (N_CONTEXT + 2) + n_static
         self.model = ContextModel(
             CONTEXT,
@@ -470,6 +470,10 @@ def main(argv: list[str] | None = None) -> int:
 
     global ENCODER_DIR
     ENCODER_DIR = args.encoder_dir
+    if ENCODER_DIR is not None:  # the plan says which encoder, and the context network is as wide as it
+        width = json.loads((ENCODER_DIR / "config.json").read_text(encoding="utf-8"))["hidden_size"]
+        FEATURES["encoder"] = f"{ENCODER_DIR.name}+lora"
+        CONTEXT["dim"], CONTEXT["token_start"] = width, width * (N_CONTEXT + 2)
 
     torch.set_num_threads(args.threads)
     RECIPE["epochs"] = args.epochs
