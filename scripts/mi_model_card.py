@@ -141,11 +141,12 @@ LARGER_ENCODER = (
     "times slower (13 against 96 utterances/s, fp32, 2 cores), under the 150/s target. Fine-tuned with "
     "LoRA like MiniLM (rank 8 on the query/value projections and both feed-forward layers, the context "
     "network trained jointly, 4 epochs: `train_mi_model.py --encoder-dir`), fold 0: 0.757 / 0.568 against "
-    "MiniLM's 0.726 / 0.528, +0.031 / +0.040, the largest gain of anything tried. That fold trained in 50 "
-    "minutes on 2 cores (at times shared with other jobs), so the grouped 5-fold CV is about 4 hours: "
-    "resumable, it runs over several working sessions, and folds 1-4 are not yet measured. At 5.8 times "
+    "MiniLM's 0.726 / 0.528 (+0.031 / +0.040), but fold 1: 0.729 / 0.500 against 0.723 / 0.501 (+0.006 / "
+    "-0.001); over the two folds +0.019 / +0.020. Each fold trains in about 50 minutes on 2 cores, so "
+    "the grouped 5-fold CV is about 4 hours: resumable, it runs over several working sessions, and folds "
+    "2-4 are not yet measured (held-out predictions in `models/mi/experiments/mpnet/`). At 5.8 times "
     "MiniLM's inference time it cannot be the default (150 utterances/s); it can ship as `--mi-model "
-    "accurate` once its cross-validation is in. Not shipped yet."
+    "accurate` if its cross-validation shows a gain. Not shipped."
 )
 
 # Measured by hand for issue 12 (the figures bench/bench_mi.py prints for the shipped and int8 builds):
