@@ -144,7 +144,7 @@ LARGER_ENCODER = (
     "MiniLM's 0.726 / 0.528 (+0.031 / +0.040), but fold 1: 0.729 / 0.500 against 0.723 / 0.501 (+0.006 / "
     "-0.001); over the two folds +0.019 / +0.020. Each fold trains in about 50 minutes on 2 cores, so "
     "the grouped 5-fold CV is about 4 hours: resumable, it runs over several working sessions, and folds "
-    "2-4 are not yet measured (held-out predictions in `models/mi/experiments/mpnet/`). At 5.8 times "
+    "2-4 are not yet measured (held-out predictions in `models/mi-experiments/mpnet/`). At 5.8 times "
     "MiniLM's inference time it cannot be the default (150 utterances/s); it can ship as `--mi-model "
     "accurate` if its cross-validation shows a gain. Not shipped."
 )
