@@ -100,6 +100,17 @@ def used_codes(session) -> dict[str, int]:
     """How many utterances of the session carry each code, in order of first use."""
     counts: dict[str, int] = {}
     for utterance in session.utterances:
-        for code in {c.code for c in utterance.codes}:
+        for code in dict.fromkeys(c.code for c in utterance.codes):  # ordered: the same report every run
             counts[code] = counts.get(code, 0) + 1
     return counts
+
+
+def weak_codes(trust: ReliabilityStatus) -> dict[str, float]:
+    """Codes whose measured agreement is weak (F1 under WEAK_F1 with enough examples), with their F1."""
+    if trust.reliability is None:
+        return {}
+    return {
+        code: figures.f1 or 0.0
+        for code, figures in trust.reliability.codes.items()
+        if band(figures) == "weak"
+    }

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from sessioncoder.coding.codebook import Codebook
-from sessioncoder.coding.reliability import ReliabilityStatus, band, trust_status, used_codes
+from sessioncoder.coding.reliability import (
+    WEAK_F1,
+    ReliabilityStatus,
+    band,
+    trust_status,
+    used_codes,
+    weak_codes,
+)
 from sessioncoder.schema import CodedSession, Profile
 
 
@@ -124,19 +131,18 @@ def trust_lines(
     lines = ["## How far to trust these codes", ""]
     if trust.reliability is None:
         return [*lines, trust.note]
+    weak_f1 = weak_codes(trust)
     weak, unsure = [], []
     for code, count in used_codes(session).items():
-        measured = trust.reliability.codes.get(code)
-        level = band(measured)
         name = codebook.codes[code].name if code in codebook.codes else code
-        if level == "weak" and measured is not None:
-            weak.append(f"- {name} ({count} here): F1 {measured.f1:.2f} against a trainer")
-        elif level in ("few examples", "not measured"):
+        if code in weak_f1:
+            weak.append(f"- {name} ({count} here): F1 {weak_f1[code]:.2f} against a trainer")
+        elif band(trust.reliability.codes.get(code)) in ("few examples", "not measured"):
             unsure.append(name)
     lines.append(
         f"Each code's agreement with a trained coder, utterance by utterance. {trust.note} "
         + (
-            "Weak here (F1 under 0.5): read these counts as pointers for review, not as measures:"
+            f"Weak here (F1 under {WEAK_F1}): read these counts as pointers for review, not as measures:"
             if weak
             else "No code used here is weak."
         )

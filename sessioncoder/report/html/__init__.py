@@ -23,7 +23,7 @@ from pathlib import Path
 from string import Template
 from typing import TYPE_CHECKING, Any
 
-from sessioncoder.coding.reliability import ReliabilityStatus, trust_status
+from sessioncoder.coding.reliability import ReliabilityStatus, trust_status, weak_codes
 from sessioncoder.report.html.charts import _content_html, _miti_svg, _skill_areas_html, _structure_html
 from sessioncoder.report.html.common import ASSET_DIR, esc, low_confidence_threshold, needs_review
 from sessioncoder.report.html.feedback import select_development, select_strengths
@@ -36,7 +36,6 @@ from sessioncoder.report.html.sections import (
     _profile_for,
     _transcript_html,
     _trust_html,
-    weak_codes,
 )
 from sessioncoder.report.html.timeline import timeline_svg
 from sessioncoder.schema import CodedSession

@@ -295,14 +295,3 @@ def _trust_html(session: CodedSession, codebook: Any, trust: ReliabilityStatus) 
         f"few examples: under {FEW_EXAMPLES} coded by the human, so the F1 itself is unsure.</p>"
     )
     return head + table + source + "</section>"
-
-
-def weak_codes(trust: ReliabilityStatus) -> dict[str, float]:
-    """Codes whose measured agreement is weak (F1 under WEAK_F1 with enough examples), with their F1."""
-    if trust.reliability is None:
-        return {}
-    return {
-        code: figures.f1 or 0.0
-        for code, figures in trust.reliability.codes.items()
-        if band(figures) == "weak"
-    }
