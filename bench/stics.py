@@ -51,6 +51,25 @@ def load_dev(half: str | None = None) -> list[DevSession] | None:
     return sessions
 
 
+def second_codings() -> dict[str, dict[str, list[set[str]]]]:
+    """Independent codings of dev sessions (``stics_dev/second_coders/<coder>/<session>.coded``).
+
+    Each is another coder's blind coding of the same lines, in the sources' format, so the
+    agreement of two coders with each other and with the gold is the dev set's own ceiling:
+    a target above it asks the tool to agree with one coder better than coders agree.
+    """
+    from .stics_dev.build import parse
+
+    root = DEV / "second_coders"
+    out: dict[str, dict[str, list[set[str]]]] = {}
+    for folder in sorted(p for p in root.glob("*") if p.is_dir()):
+        out[folder.name] = {
+            path.stem: [set(codes) for _, _, codes in parse(path)[1]]
+            for path in sorted(folder.glob("*.coded"))
+        }
+    return out
+
+
 def halves() -> dict[str, list[str]]:
     return json.loads((DEV / "manifest.json").read_text(encoding="utf-8"))
 

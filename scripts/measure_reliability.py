@@ -6,13 +6,14 @@ Codes the checking half of ``bench/stics_dev`` (sessions that no rule, threshold
 or model was tuned on) as ``sessioncoder code`` does, compares with the human
 codes per utterance, prints per-code F1, and with ``--write`` saves them beside the
 codebook (``codebooks/stics.reliability.json``) for the report's "How far to trust
-these codes". Run it again whenever the codebook or the MI model changes (a test
+these codes". Run it again whenever the codebook, the MI model or the code model changes (a test
 checks that the shipped figures belong to the shipped codebook).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -20,6 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.stics import DEV, halves  # noqa: E402
+from sessioncoder.coding.code_model import load_code_model  # noqa: E402
 from sessioncoder.coding.codebook import load_codebook  # noqa: E402
 from sessioncoder.coding.reliability import band, reliability_path  # noqa: E402
 from sessioncoder.pipeline import code_transcript, read_input  # noqa: E402
@@ -46,6 +48,12 @@ def main(argv: list[str] | None = None) -> int:
     report = compare(tool, read_coding_csv(DEV / "gold.csv"), code_order=list(codebook.codes))
     measured_on = MEASURED_ON.format(sessions=report.n_sessions, utterances=report.n_utterances)
     reliability = reliability_of(report, codebook, measured_on)
+    reliability.models = {
+        "mi-model": json.loads((REPO / "models" / "mi" / "config.json").read_text(encoding="utf-8"))[
+            "weights_sha256"
+        ],
+        "code-model": load_code_model().config["weights_sha256"],
+    }
     for code, figures in reliability.codes.items():
         f1 = "  –  " if figures.f1 is None else f"{figures.f1:.3f}"
         print(f"{code:36s} F1 {f1}  human {figures.support:3d}  tool {figures.predicted:3d}  {band(figures)}")

@@ -359,21 +359,24 @@ class Trainer:
                     torch.save(state, handle)
         self.train_mode(False)
 
-    def predict(self, transcript: AnnoMITranscript) -> tuple[list[str], np.ndarray]:
-        """Held-out labels (temperature 1) and the feature rows, by the trained torch networks."""
+    def predict(self, transcript: AnnoMITranscript) -> tuple[list[str], np.ndarray, dict[str, list]]:
+        """Held-out labels (temperature 1), the feature rows, and each row's class probabilities.
+
+        The probabilities are kept so that models measured apart (e.g. MiniLM and mpnet) can be
+        compared as an ensemble from their saved predictions, without retraining either.
+        """
         import torch
 
         session = Session(transcript)
         with torch.no_grad():
             t, c, x = self.span_logits(session, 0, len(transcript.texts))
-        decided = decide_rows(
-            transcript.roles,
-            torch.softmax(t, 1).numpy(),
-            torch.softmax(c, 1).numpy(),
-            THERAPIST_CLASSES,
-            CLIENT_CLASSES,
-        )
-        return [label for label, _ in decided], x.numpy()
+        therapist, client = torch.softmax(t, 1).numpy(), torch.softmax(c, 1).numpy()
+        decided = decide_rows(transcript.roles, therapist, client, THERAPIST_CLASSES, CLIENT_CLASSES)
+        probabilities = {
+            "therapist": np.round(therapist, 5).tolist(),
+            "client": np.round(client, 5).tolist(),
+        }
+        return [label for label, _ in decided], x.numpy(), probabilities
 
 
 def run_fold(fold: int, folds: list[list[str]], by_id: dict, work: Path, args) -> dict:
@@ -403,9 +406,9 @@ def run_fold(fold: int, folds: list[list[str]], by_id: dict, work: Path, args) -
         log=lambda m: print(f"fold {fold}: {m}", flush=True),
     )
     train_seconds = time.perf_counter() - started
-    predictions = {}
+    predictions, probabilities = {}, {}
     for tid in held:
-        labels, x = trainer.predict(by_id[tid])
+        labels, x, probabilities[tid] = trainer.predict(by_id[tid])
         predictions[tid] = labels
     check_equal(trainer.model, x)
     with atomic_open(fold_dir / "adapters.npz", "wb") as handle:
@@ -423,6 +426,7 @@ def run_fold(fold: int, folds: list[list[str]], by_id: dict, work: Path, args) -
         "therapist_macro_f1_4": metrics["therapist_macro_f1_4"],
         "client_macro_f1_3": metrics["client_macro_f1_3"],
         "predictions": predictions,
+        "probabilities": probabilities,
     }
     write_text_atomic(done, json.dumps(result) + "\n")
     (fold_dir / "checkpoint.pt").unlink(missing_ok=True)

@@ -62,7 +62,7 @@ def main() -> int:
         print("no dev set under bench/stics_dev")
         return 1
     base = load_codebook(args.codebook)
-    coders, _ = default_coders(base, use_semantic=False)
+    coders, _ = default_coders(base, use_semantic=False, use_code_model=False)
     owned = set().union(*(c.owned_codes for c in coders))
     candidates = [c.id for c in base.codes.values() if (c.examples or c.prototypes) and c.id not in owned]
     # Every candidate gets a threshold so its prototypes are embedded; trials vary them.

@@ -66,8 +66,9 @@ def code_transcript(
     coders: list[Coder] | None = None,
     use_model: bool = True,
     use_semantic: bool = True,
+    use_code_model: bool = True,
 ) -> CodedSession:
-    """Code every utterance and compute the profile (``use_semantic=False``: no semantic coder).
+    """Code every utterance and compute the profile (``use_semantic``/``use_code_model=False``: without those coders).
 
     >>> from sessioncoder.schema import SourceInfo, Utterance
     >>> t = Transcript(source=SourceInfo(path="x.txt", sha256="0", kind="transcript", format="txt"),
@@ -80,7 +81,9 @@ def code_transcript(
     codebook = codebook or load_codebook()
     warnings: list[str] = []
     if coders is None:
-        coders, warnings = default_coders(codebook, use_model=use_model, use_semantic=use_semantic)
+        coders, warnings = default_coders(
+            codebook, use_model=use_model, use_semantic=use_semantic, use_code_model=use_code_model
+        )
     utterances = [u.model_copy(deep=True) for u in transcript.utterances]
     for u in utterances:
         u.codes = []

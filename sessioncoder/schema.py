@@ -167,7 +167,7 @@ class SourceInfo(Record):
 class ModelInfo(Record):
     """A model used to make an artefact, so results can be traced and reproduced."""
 
-    task: str  # asr | vad | diarisation | spacy | mi-classifier | roles
+    task: str  # asr | vad | diarisation | spacy | mi-classifier | code-model | semantic-coder | roles
     name: str
     version: str | None = None
     path: str | None = None
@@ -473,3 +473,6 @@ class Reliability(Record):
     sessions: int
     utterances: int
     codes: dict[str, CodeReliability] = Field(default_factory=dict)
+    # The sha256 of the trained models' weights the figures were measured with (e.g. "code-model"):
+    # figures measured with other weights describe another coder.
+    models: dict[str, str] = Field(default_factory=dict)

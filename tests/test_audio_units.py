@@ -363,6 +363,7 @@ def test_models_command_lists_models(monkeypatch, tmp_path, capsys):
         "spacy",
         "mi-classifier",
         "sentence-encoder",
+        "code-model",
     }
     tiny = next(r for r in rows if r["name"].startswith("whisper-tiny.en"))
     assert tiny["ok"] and "sha256" in tiny["status"] and tiny["licence"]

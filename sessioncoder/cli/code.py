@@ -102,7 +102,17 @@ def code(
         bool, typer.Option("--embed-audio", help="Embed the recording in the HTML report.")
     ] = False,
     no_model: Annotated[
-        bool, typer.Option("--no-model", help="Rules only: do not use the trained MI model.")
+        bool,
+        typer.Option(
+            "--no-model",
+            help="Do not use the trained models (the MI model, and the code model that reads its embeddings).",
+        ),
+    ] = False,
+    no_code_model: Annotated[
+        bool,
+        typer.Option(
+            "--no-code-model", help="Do not use the trained code model (models/stics) beside the rules."
+        ),
     ] = False,
     no_semantic: Annotated[
         bool,
@@ -151,7 +161,13 @@ def code(
             transcript = read_input(
                 path, audio_options, cache_path=out_dir / f"{stem}.transcript.json", officer=officer
             )
-            session = code_transcript(transcript, book, use_model=not no_model, use_semantic=not no_semantic)
+            session = code_transcript(
+                transcript,
+                book,
+                use_model=not no_model,
+                use_semantic=not no_semantic,
+                use_code_model=not no_code_model,
+            )
             written = write_outputs(
                 session, book, out_dir, stem, fmt_list, redact=redact, embed_audio=embed_audio
             )
@@ -202,7 +218,17 @@ def batch(
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Parallel worker processes.")] = 1,
     force: Annotated[bool, typer.Option("--force", help="Re-code sessions even if already coded.")] = False,
     no_model: Annotated[
-        bool, typer.Option("--no-model", help="Rules only: do not use the trained MI model.")
+        bool,
+        typer.Option(
+            "--no-model",
+            help="Do not use the trained models (the MI model, and the code model that reads its embeddings).",
+        ),
+    ] = False,
+    no_code_model: Annotated[
+        bool,
+        typer.Option(
+            "--no-code-model", help="Do not use the trained code model (models/stics) beside the rules."
+        ),
     ] = False,
     asr_model: Annotated[
         str, typer.Option("--asr-model", help="For recordings: tiny.en, base, or a directory.")

@@ -98,7 +98,16 @@ def _pyannote_infos() -> list[ModelInfo]:
     return [pyannote_segmentation_file()[1], campplus_file()[1]]
 
 
-_text_model_infos = (_pyannote_infos, _spacy_info, _mi_infos)
+def _code_model_infos() -> list[ModelInfo]:
+    """The trained code model of the default codebook (loading checks its hash and its encoder)."""
+    from sessioncoder.coding.code_model import code_model_coder
+    from sessioncoder.coding.codebook import load_codebook
+    from sessioncoder.coding.mi.coder import load_mi_coder
+
+    return code_model_coder(load_codebook(), load_mi_coder()).model_info()
+
+
+_text_model_infos = (_pyannote_infos, _spacy_info, _mi_infos, _code_model_infos)
 
 
 def list_models(

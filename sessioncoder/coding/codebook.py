@@ -205,6 +205,14 @@ class SemanticSettings(_Spec):
     margin: float = Field(default=0.0, ge=-1.0, le=1.0)  # nearest positive must beat nearest negative by this
 
 
+class CodeModelSettings(_Spec):
+    """The trained code model (:mod:`sessioncoder.coding.code_model`)."""
+
+    enabled: bool = True
+    # Folder of the model: a name under the shipped ``models/`` or a path.
+    model: str = "stics"
+
+
 class CoderSettings(_Spec):
     """Tunable behaviour of the rule coder and the profile, declared in the codebook."""
 
@@ -220,8 +228,11 @@ class CoderSettings(_Spec):
     topic_anchor_names: list[str] = Field(default_factory=list)
     # Which coder's assignment is kept when several give the same code, and whose codes an
     # ``overrides`` entry may displace: earlier in the list wins.
-    precedence: list[str] = Field(default_factory=lambda: ["human", "rule", "model", "semantic", "context"])
+    precedence: list[str] = Field(
+        default_factory=lambda: ["human", "rule", "model", "trained", "semantic", "context"]
+    )
     semantic: SemanticSettings = Field(default_factory=SemanticSettings)
+    code_model: CodeModelSettings = Field(default_factory=CodeModelSettings)
     # Codes a trained model owns but the rules decide when they fire: the question detector is
     # MITI's own convention (every "?" is a question, "how many" is closed), and the model's
     # other code for the turn (information, a reflection) then stands beside it.

@@ -1,7 +1,7 @@
 """Coding: run every coder over the utterances and merge their codes.
 
-Coders: the rules, the trained MI model and the semantic coder (prototypes from
-the codebook); the MI model and the semantic coder share one embedding pass.
+Coders: the rules, the trained MI model, the trained code model and the semantic
+coder (prototypes from the codebook); the last three share one embedding pass.
 Merge order, each step a plain function over per-utterance code lists:
 1. ``combine``: a code owned by a trained model comes from that model alone, at or
    above the code's ``model_min_confidence``, except the ``rules_decide`` codes
@@ -134,9 +134,12 @@ def strip_role_play(
 
 
 def default_coders(
-    codebook: Codebook, use_model: bool = True, use_semantic: bool = True
+    codebook: Codebook, use_model: bool = True, use_semantic: bool = True, use_code_model: bool = True
 ) -> tuple[list[Coder], list[str]]:
-    """The rule coder, the trained MI model and the semantic coder, those that load. Returns warnings too."""
+    """The rule coder, the trained MI model, the code model and the semantic coder, those that load.
+
+    Returns warnings too. The code model and the semantic coder read the MI model's embeddings.
+    """
     from sessioncoder.coding.rules import RuleCoder
 
     coders: list[Coder] = [RuleCoder(codebook)]
@@ -152,6 +155,13 @@ def default_coders(
             pass
         except Exception as exc:  # a broken model must not stop rule coding; say so in the session
             warnings.append(f"trained MI model not used: {exc}")
+    if use_code_model and codebook.settings.code_model.enabled and mi_coder is not None:
+        try:
+            from sessioncoder.coding.code_model import code_model_coder
+
+            coders.append(code_model_coder(codebook, mi_coder))
+        except Exception as exc:  # the other coders still code without it; say so in the session
+            warnings.append(f"code model not used: {exc}")
     if use_semantic and codebook.settings.semantic.enabled:
         try:
             from sessioncoder.coding.semantic import SemanticCoder, semantic_encoder

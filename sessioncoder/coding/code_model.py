@@ -1,0 +1,230 @@
+"""The trained code model: the codebook's own codes from the shared embeddings and their context.
+
+Rules are precise and the semantic coder matches paraphrase of a few examples, but
+neither learns how trainers actually code a session. This coder is trained on
+hand-coded sessions (``scripts/train_code_model.py``) and reads the embedding that the
+MI model's encoder already computed for every utterance, so it costs no second encoder
+pass. Per code, a logistic regression over :func:`context_features`: the utterance, the
+one before and the one after (a reflection answers the client's last words, a short answer
+takes the question's topic), the mean of the utterances within :data:`WINDOW` either side
+(what the talk is about), the role, whether it asks (``?``) and its length. (A second stage
+over the neighbours' probabilities was measured and did worse: see the training script.)
+
+The model ships in ``models/stics/``: weights, the code ids they score, a threshold per
+code and whether the model adds its codes to the other coders' or decides a code alone
+(``owns``), all fitted by grouped cross-validation, and the sha256 of the encoder adapters
+its features came from: embeddings from any other encoder would be meaningless to it, so a
+mismatch is refused with one line. It is trained on ``training/stics/`` and the STICS dev
+set's tuning half, never the checking half.
+
+A code fires where its probability reaches the threshold and the code applies to the
+speaker's role; bare backchannels are left uncoded (coding convention). Every assignment
+keeps its evidence: the model and the probability.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from sessioncoder.coding.codebook import Codebook
+from sessioncoder.coding.topics import is_backchannel
+from sessioncoder.errors import ModelError
+from sessioncoder.fileio import sha256_file
+from sessioncoder.schema import CodeAssignment, ModelInfo, Utterance
+
+SOURCE = "trained"
+FEATURE_VERSION = 1
+# Utterances either side whose mean embedding says what the talk is about.
+WINDOW = 3
+
+_lock = threading.Lock()
+_models: dict[Path, CodeModel] = {}
+
+
+def default_model_dir() -> Path:
+    """The shipped ``models/stics/`` next to the package (editable install or source tree)."""
+    return Path(__file__).resolve().parents[2] / "models" / "stics"
+
+
+def context_features(emb: np.ndarray, roles: list[str], texts: list[str]) -> np.ndarray:
+    """One feature row per utterance: itself, its neighbours, the talk around it, role and form.
+
+    >>> rows = context_features(np.eye(3, 4, dtype=np.float32), ["officer", "client", "officer"],
+    ...                         ["How was it?", "Fine.", "Good."])
+    >>> rows.shape
+    (3, 20)
+    """
+    emb = np.asarray(emb, dtype=np.float64)
+    n, dim = emb.shape
+    zero = np.zeros((1, dim))
+    previous = np.vstack([zero, emb[:-1]]) if n else emb
+    following = np.vstack([emb[1:], zero]) if n else emb
+    # mean of the neighbours within WINDOW, the utterance itself left out, from a running sum
+    padded = np.vstack([np.zeros((WINDOW + 1, dim)), emb, np.zeros((WINDOW, dim))])
+    running = np.cumsum(padded, axis=0)
+    totals = running[2 * WINDOW + 1 :] - running[:n]
+    counts = np.array([min(n - 1, i + WINDOW) - max(0, i - WINDOW) + 1 for i in range(n)], dtype=np.float64)
+    around = (totals - emb) / np.maximum(counts - 1, 1)[:, None]
+    form = np.array(
+        [
+            [
+                1.0 if role == "officer" else 0.0,
+                1.0 if role == "client" else 0.0,
+                1.0 if "?" in text else 0.0,
+                np.log1p(len(text.split())) / 4.0,
+            ]
+            for role, text in zip(roles, texts, strict=True)
+        ]
+    ).reshape(n, 4)
+    return np.hstack([emb, previous, following, around, form])
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -40.0, 40.0)))
+
+
+class CodeModel:
+    """The trained weights and thresholds of ``models/stics/`` (loaded once per process)."""
+
+    def __init__(self, model_dir: Path) -> None:
+        config_path = model_dir / "config.json"
+        if not config_path.is_file():
+            raise ModelError(f"code model not found in {model_dir} (need config.json and weights.npz)")
+        try:
+            config = json.loads(config_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"code model config {config_path} is unreadable: {exc}") from exc
+        if int(config.get("feature_version", -1)) != FEATURE_VERSION:
+            raise ModelError(
+                f"code model {config_path} has feature version {config.get('feature_version')}, "
+                f"this sessioncoder needs {FEATURE_VERSION}"
+            )
+        weights_path = model_dir / "weights.npz"
+        if not weights_path.is_file() or sha256_file(weights_path) != config.get("weights_sha256"):
+            raise ModelError(f"code model weights {weights_path} are missing or do not match config.json")
+        with np.load(weights_path, allow_pickle=False) as arrays:
+            self.weights = arrays["weights"].astype(np.float64)
+            self.bias = arrays["bias"].astype(np.float64)
+        self.model_dir = model_dir
+        self.config = config
+        self.codes: list[str] = list(config["codes"])
+        self.thresholds = np.array([config["thresholds"][c] for c in self.codes], dtype=np.float64)
+        gates = config.get("session_gates", {})
+        self.session_gates = np.array([gates.get(c) or 0.0 for c in self.codes], dtype=np.float64)
+        if self.weights.shape[1] != len(self.codes) or self.bias.shape != (len(self.codes),):
+            raise ModelError(f"code model {model_dir}: weights do not match its {len(self.codes)} codes")
+
+    def probabilities(self, features: np.ndarray) -> np.ndarray:
+        """(utterances, codes) probabilities."""
+        if features.shape[1] != self.weights.shape[0]:
+            raise ModelError(
+                f"code model expects {self.weights.shape[0]} features per utterance, got {features.shape[1]} "
+                "(was it trained on another encoder?)"
+            )
+        return sigmoid(features @ self.weights + self.bias)
+
+
+def model_dir_of(name: str) -> Path:
+    """A codebook's ``code_model.model``: a folder under the shipped ``models/``, or a path."""
+    path = Path(name).expanduser()
+    return path if path.is_absolute() or len(path.parts) > 1 else default_model_dir().parent / name
+
+
+def load_code_model(path: Path | None = None) -> CodeModel:
+    """The code model in ``path`` (default: the shipped ``models/stics/``), once per process."""
+    model_dir = (Path(path) if path is not None else default_model_dir()).resolve()
+    with _lock:
+        if model_dir not in _models:
+            _models[model_dir] = CodeModel(model_dir)
+        return _models[model_dir]
+
+
+class CodeModelCoder:
+    """Codes the codebook's codes with the trained code model, over the MI encoder's embeddings.
+
+    ``owned_codes``: the codes that cross-validation gave to the model alone (the rules'
+    guesses for them are dropped by :func:`sessioncoder.coding.combine.combine`).
+    """
+
+    name = "code-model"
+
+    def __init__(self, codebook: Codebook, model: CodeModel, encoder, encoder_sha256: str | None) -> None:
+        expected = model.config.get("encoder_adapters_sha256")
+        if expected and encoder_sha256 and expected != encoder_sha256:
+            raise ModelError(
+                "code model was trained on another version of the MI encoder; retrain it "
+                "(scripts/train_code_model.py)"
+            )
+        unknown = [c for c in model.codes if c not in codebook.codes]
+        if unknown:
+            raise ModelError(
+                f"code model scores codes that codebook {codebook.id} lacks: {', '.join(unknown)}"
+            )
+        self.codebook = codebook
+        self.model = model
+        self.encoder = encoder
+        self.owned_codes = frozenset(model.config.get("owns", ()))
+
+    def code(self, utterances: list[Utterance]) -> list[list[CodeAssignment]]:
+        emb = self.encoder.encode([u.text for u in utterances]) if utterances else np.zeros((0, 384))
+        return self.code_embedded(utterances, emb)
+
+    def code_embedded(self, utterances: list[Utterance], emb: np.ndarray) -> list[list[CodeAssignment]]:
+        """Codes given the utterances' embeddings (shared with the MI model)."""
+        if not utterances:
+            return []
+        features = context_features(emb, [u.role for u in utterances], [u.text for u in utterances])
+        return self.assign(utterances, self.model.probabilities(features))
+
+    def assign(
+        self, utterances: list[Utterance], probabilities: np.ndarray, thresholds: np.ndarray | None = None
+    ) -> list[list[CodeAssignment]]:
+        """Codes from probabilities (``thresholds`` per code: the model's unless given, for tuning)."""
+        limits = self.model.thresholds if thresholds is None else thresholds
+        applies = [self.codebook.codes[c].applies_to for c in self.model.codes]
+        roles = np.array([u.role for u in utterances])
+        allowed = np.column_stack([roles == a if a != "any" else np.ones(len(roles), bool) for a in applies])
+        probabilities = np.where(
+            allowed, probabilities, 0.0
+        )  # an officer code on a client line is worse than none
+        # a code that marks the session (a summary, pro-criminal talk) only where the model is sure somewhere
+        gated = probabilities.max(axis=0) < self.model.session_gates
+        result: list[list[CodeAssignment]] = [[] for _ in utterances]
+        for i, j in zip(*np.nonzero(probabilities >= limits[None, :]), strict=True):
+            if gated[j]:
+                continue
+            if is_backchannel(self.codebook, utterances[i].text):
+                continue  # coded by convention as nothing
+            p = float(probabilities[i, j])
+            result[i].append(
+                CodeAssignment(
+                    code=self.model.codes[j],
+                    confidence=round(p, 4),
+                    source=SOURCE,
+                    rule=f"code-model:{self.model.codes[j]}",
+                    evidence=f"trained code model, probability {p:.2f}",
+                )
+            )
+        return result
+
+    def model_info(self) -> list[ModelInfo]:
+        return [
+            ModelInfo(
+                task="code-model",
+                name=str(self.model.config.get("name", "sessioncoder-codes")),
+                version=str(self.model.config.get("version", "")) or None,
+                path=str(self.model.model_dir),
+                sha256=self.model.config.get("weights_sha256"),
+                licence="trained on sessioncoder's hand-coded fictional sessions",
+            )
+        ]
+
+
+def code_model_coder(codebook: Codebook, mi_coder) -> CodeModelCoder:
+    """The codebook's code model over the MI coder's encoder (ModelError if it does not fit)."""
+    model = load_code_model(model_dir_of(codebook.settings.code_model.model))
+    return CodeModelCoder(codebook, model, mi_coder.encoder, mi_coder.config.get("adapters_sha256"))
