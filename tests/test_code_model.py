@@ -221,3 +221,18 @@ def test_the_command_line_codes_with_and_without_the_code_model(tmp_path, no_net
     assert "code-model" not in runs["without"].settings["coders"]
     assert not any(a.source == SOURCE for u in runs["without"].utterances for a in u.codes)
     assert any(m.task == "code-model" for m in runs["with"].models)
+
+
+def test_a_batch_passes_no_code_model_to_every_session(tmp_path, no_network):
+    from conftest import FIXTURES
+
+    from sessioncoder.cli import main
+    from sessioncoder.schema import CodedSession
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    shutil.copy(FIXTURES / "transcripts" / "supervision.txt", inputs / "one.txt")
+    out = tmp_path / "out"
+    assert main(["batch", str(inputs), "-o", str(out), "--no-code-model", "--format", "json"]) == 0
+    session = CodedSession.load(out / "one.session.json")
+    assert session.settings["coders"] == ["rules", "sessioncoder-mi", "semantic"]

@@ -25,6 +25,19 @@ err_console = Console(stderr=True)
 CodebookOption = Annotated[
     str, typer.Option("--codebook", "-c", help="Codebook id (see `sessioncoder codebook list`) or YAML path.")
 ]
+NoModelOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-model",
+        help="Do not use the trained models (the MI model, and the code model that reads its embeddings).",
+    ),
+]
+NoCodeModelOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-code-model", help="Do not use the trained code model (models/stics) beside the rules."
+    ),
+]
 
 
 def _version_callback(value: bool) -> None:

@@ -17,7 +17,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from sessioncoder.cli.app import CodebookOption, app, console, err_console
+from sessioncoder.cli.app import CodebookOption, NoCodeModelOption, NoModelOption, app, console, err_console
 from sessioncoder.coding.codebook import load_codebook, resolve_codebook_path
 from sessioncoder.errors import InputError, SessionCoderError
 
@@ -101,19 +101,8 @@ def code(
     embed_audio: Annotated[
         bool, typer.Option("--embed-audio", help="Embed the recording in the HTML report.")
     ] = False,
-    no_model: Annotated[
-        bool,
-        typer.Option(
-            "--no-model",
-            help="Do not use the trained models (the MI model, and the code model that reads its embeddings).",
-        ),
-    ] = False,
-    no_code_model: Annotated[
-        bool,
-        typer.Option(
-            "--no-code-model", help="Do not use the trained code model (models/stics) beside the rules."
-        ),
-    ] = False,
+    no_model: NoModelOption = False,
+    no_code_model: NoCodeModelOption = False,
     no_semantic: Annotated[
         bool,
         typer.Option(
@@ -217,19 +206,8 @@ def batch(
     codebook: CodebookOption = "stics",
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Parallel worker processes.")] = 1,
     force: Annotated[bool, typer.Option("--force", help="Re-code sessions even if already coded.")] = False,
-    no_model: Annotated[
-        bool,
-        typer.Option(
-            "--no-model",
-            help="Do not use the trained models (the MI model, and the code model that reads its embeddings).",
-        ),
-    ] = False,
-    no_code_model: Annotated[
-        bool,
-        typer.Option(
-            "--no-code-model", help="Do not use the trained code model (models/stics) beside the rules."
-        ),
-    ] = False,
+    no_model: NoModelOption = False,
+    no_code_model: NoCodeModelOption = False,
     asr_model: Annotated[
         str, typer.Option("--asr-model", help="For recordings: tiny.en, base, or a directory.")
     ] = "base",
@@ -268,6 +246,7 @@ def batch(
     stems = unique_stems(paths)
     settings = {
         "use_model": not no_model,
+        "use_code_model": not no_code_model,
         "audio": {"asr_model": asr_model},
         "formats": _parse_formats(formats),
     }

@@ -123,7 +123,12 @@ def run_job(job: BatchJob, force: bool = False) -> BatchResult:
             audio_options.vocabulary = codebook.vocabulary
         cache = job.out_dir / f"{job.stem}.transcript.json"
         transcript = read_input(job.path, audio_options, cache_path=cache)
-        session = code_transcript(transcript, codebook, use_model=job.settings.get("use_model", True))
+        session = code_transcript(
+            transcript,
+            codebook,
+            use_model=job.settings.get("use_model", True),
+            use_code_model=job.settings.get("use_code_model", True),
+        )
         session.settings["input_key"] = key
         write_outputs(
             session,
