@@ -142,11 +142,13 @@ LARGER_ENCODER = (
     "LoRA like MiniLM (rank 8 on the query/value projections and both feed-forward layers, the context "
     "network trained jointly, 4 epochs: `train_mi_model.py --encoder-dir`), fold 0: 0.757 / 0.568 against "
     "MiniLM's 0.726 / 0.528 (+0.031 / +0.040), but fold 1: 0.729 / 0.500 against 0.723 / 0.501 (+0.006 / "
-    "-0.001); over the two folds +0.019 / +0.020. Each fold trains in about 50 minutes on 2 cores, so "
-    "the grouped 5-fold CV is about 4 hours: resumable, it runs over several working sessions, and folds "
-    "2-4 are not yet measured (held-out predictions in `models/mi-experiments/mpnet/`). At 5.8 times "
-    "MiniLM's inference time it cannot be the default (150 utterances/s); it can ship as `--mi-model "
-    "accurate` if its cross-validation shows a gain. Not shipped."
+    "-0.001), fold 2: 0.772 / 0.601 against 0.756 / 0.584 (+0.017 / +0.017); over three folds 0.753 / "
+    "0.556 against 0.735 / 0.538, +0.018 / +0.018. Added to MiniLM's five-fold 0.744 / 0.534 that "
+    "gain gives about 0.762 / 0.552, short of the 0.78 / 0.60 targets. Each fold trains in 50-100 "
+    "minutes on 2 cores: resumable, the CV runs over several working sessions; folds 3-4 are not yet "
+    "measured (held-out predictions in `models/mi-experiments/mpnet/`). At 5.8 times MiniLM's "
+    "inference time it cannot be the default (150 utterances/s); it can ship as `--mi-model accurate` "
+    "once all five folds are in. Not shipped."
 )
 
 # Measured by hand for issue 12 (the figures bench/bench_mi.py prints for the shipped and int8 builds):
