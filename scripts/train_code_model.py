@@ -114,6 +114,22 @@ def average_precision(y: np.ndarray, p: np.ndarray) -> float:
     return float(average_precision_score(y, p)) if y.any() else float("nan")
 
 
+def calibration(p: np.ndarray, y: np.ndarray) -> list[float]:
+    """How often a trainer agreed with the model's code, by its probability, out of fold.
+
+    Platt scaling on the utterances where the code fired: ``[slope, intercept]`` on the
+    probability's log-odds (smooth and monotone, where isotonic steps gave 0% to the lowest
+    few), so a code's confidence says how likely a trainer is to give it too.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    if len(p) < 10 or y.min() == y.max():
+        return [1.0, 0.0]
+    z = np.log(np.clip(p, 1e-6, 1 - 1e-6) / np.clip(1 - p, 1e-6, 1)).reshape(-1, 1)
+    fitted = LogisticRegression(C=1.0).fit(z, y)
+    return [round(float(fitted.coef_[0][0]), 4), round(float(fitted.intercept_[0]), 4)]
+
+
 def f1(tp: int, fp: int, fn: int) -> float:
     return 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0
 
@@ -215,6 +231,8 @@ def main() -> int:
             "f1": round(f, 4),
             "positives": int(y.sum()),
         }
+        if mode != "off":
+            decisions[code]["calibration"] = calibration(p[keep & (p >= t)], y[keep & (p >= t)])
         print(f"  {code:40s} {mode:4s} t={t}  F1 {options[0][2]:.3f} -> {f:.3f}  (n={int(y.sum())})")
 
     # session gates: a code that marks a session (its structure, pro-criminal talk) is given only
@@ -320,6 +338,7 @@ def main() -> int:
         "C": best_c,
         "codes": used,
         "thresholds": {code: decisions[code]["threshold"] for code in used},
+        "calibration": {code: decisions[code]["calibration"] for code in used},
         "session_gates": {
             code: decisions[code]["session_gate"] for code in used if decisions[code].get("session_gate")
         },

@@ -43,7 +43,15 @@ class AxisEncoder:
         return out
 
 
-def write_model(folder, codes=(AFFIRM, DRINK), thresholds=(0.5, 0.5), encoder_sha="abc", owns=(), gates=None):
+def write_model(
+    folder,
+    codes=(AFFIRM, DRINK),
+    thresholds=(0.5, 0.5),
+    encoder_sha="abc",
+    owns=(),
+    gates=None,
+    calibration=None,
+):
     folder.mkdir(parents=True, exist_ok=True)
     n_features = 4 * DIM + 4
     weights = np.zeros((n_features, len(codes)), dtype=np.float32)
@@ -60,6 +68,7 @@ def write_model(folder, codes=(AFFIRM, DRINK), thresholds=(0.5, 0.5), encoder_sh
         "thresholds": dict(zip(codes, thresholds, strict=True)),
         "owns": list(owns),
         "session_gates": gates or {},
+        "calibration": calibration or {},
         "encoder_adapters_sha256": encoder_sha,
         "weights_sha256": sha256_file(folder / "weights.npz"),
     }
@@ -123,6 +132,15 @@ def test_a_session_gate_keeps_a_code_out_of_a_session_where_the_model_is_never_s
         BOOK, CodeModel(write_model(tmp_path / "b", gates={AFFIRM: 0.99})), AxisEncoder(), "abc"
     )
     assert shut.code(utts)[0] == []
+
+
+def test_confidence_is_how_often_trainers_agreed_at_that_probability(tmp_path):
+    """Calibrated: the review mark follows the measured agreement, not the raw probability."""
+    platt = {AFFIRM: [0.5, -1.0]}  # at log-odds 4 (p 0.98): 0.5 * 4 - 1 = 1, so 73%
+    model = CodeModel(write_model(tmp_path / "m", calibration=platt))
+    found = CodeModelCoder(BOOK, model, AxisEncoder(), "abc").code(session(("officer", "Well done.")))[0][0]
+    assert found.confidence == pytest.approx(1 / (1 + np.exp(-1.0)), abs=1e-3)
+    assert "probability 0.98" in (found.evidence or "") and "agreed 73%" in (found.evidence or "")
 
 
 def test_refuses_a_model_that_does_not_fit(tmp_path):

@@ -18,8 +18,10 @@ mismatch is refused with one line. It is trained on ``training/stics/`` and the 
 set's tuning half, never the checking half.
 
 A code fires where its probability reaches the threshold and the code applies to the
-speaker's role; bare backchannels are left uncoded (coding convention). Every assignment
-keeps its evidence: the model and the probability.
+speaker's role; bare backchannels are left uncoded (coding convention). Its confidence is
+how often trainers agreed with the model's code at that probability, out of fold
+(Platt scaling per code), so the report's review mark means what it says. Every assignment
+keeps its evidence: the model, the probability and that agreement.
 """
 
 from __future__ import annotations
@@ -113,10 +115,20 @@ class CodeModel:
         self.config = config
         self.codes: list[str] = list(config["codes"])
         self.thresholds = np.array([config["thresholds"][c] for c in self.codes], dtype=np.float64)
+        # probability -> how often a trainer agreed, out of fold: [slope, intercept] on the log-odds
+        # (identity where not calibrated)
+        calibration = config.get("calibration", {})
+        self.calibration = np.array([calibration.get(c) or [1.0, 0.0] for c in self.codes], dtype=np.float64)
         gates = config.get("session_gates", {})
         self.session_gates = np.array([gates.get(c) or 0.0 for c in self.codes], dtype=np.float64)
         if self.weights.shape[1] != len(self.codes) or self.bias.shape != (len(self.codes),):
             raise ModelError(f"code model {model_dir}: weights do not match its {len(self.codes)} codes")
+
+    def agreement(self, probability: float, j: int) -> float:
+        """How often trainers agreed with code ``j`` given at this probability (Platt, out of fold)."""
+        slope, intercept = self.calibration[j]
+        p = min(max(probability, 1e-6), 1 - 1e-6)
+        return float(sigmoid(np.array(slope * np.log(p / (1 - p)) + intercept)))
 
     def probabilities(self, features: np.ndarray) -> np.ndarray:
         """(utterances, codes) probabilities."""
@@ -199,14 +211,16 @@ class CodeModelCoder:
                 continue
             if is_backchannel(self.codebook, utterances[i].text):
                 continue  # coded by convention as nothing
+            code = self.model.codes[j]
             p = float(probabilities[i, j])
+            agreement = self.model.agreement(p, j)
             result[i].append(
                 CodeAssignment(
-                    code=self.model.codes[j],
-                    confidence=round(p, 4),
+                    code=code,
+                    confidence=round(agreement, 4),
                     source=SOURCE,
-                    rule=f"code-model:{self.model.codes[j]}",
-                    evidence=f"trained code model, probability {p:.2f}",
+                    rule=f"code-model:{code}",
+                    evidence=f"trained code model, probability {p:.2f} (trainers agreed {agreement:.0%} at that level)",
                 )
             )
         return result
