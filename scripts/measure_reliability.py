@@ -13,7 +13,6 @@ checks that the shipped figures belong to the shipped codebook).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -23,6 +22,7 @@ sys.path.insert(0, str(REPO))
 from bench.stics import DEV, halves  # noqa: E402
 from sessioncoder.coding.code_model import load_code_model  # noqa: E402
 from sessioncoder.coding.codebook import load_codebook  # noqa: E402
+from sessioncoder.coding.mi.coder import load_mi_coder  # noqa: E402
 from sessioncoder.coding.reliability import band, reliability_path  # noqa: E402
 from sessioncoder.pipeline import code_transcript, read_input  # noqa: E402
 from sessioncoder.research.agreement import Coding, compare, read_coding_csv, reliability_of  # noqa: E402
@@ -49,9 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     measured_on = MEASURED_ON.format(sessions=report.n_sessions, utterances=report.n_utterances)
     reliability = reliability_of(report, codebook, measured_on)
     reliability.models = {
-        "mi-model": json.loads((REPO / "models" / "mi" / "config.json").read_text(encoding="utf-8"))[
-            "weights_sha256"
-        ],
+        "mi-model": load_mi_coder().config["weights_sha256"],
         "code-model": load_code_model().config["weights_sha256"],
     }
     for code, figures in reliability.codes.items():

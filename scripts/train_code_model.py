@@ -44,7 +44,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.stics import STRUCTURE, halves, micro, session_checks  # noqa: E402
+from bench.stics import STRUCTURE, family_scores, halves, session_checks  # noqa: E402
 from bench.stics_dev.build import parse  # noqa: E402
 from sessioncoder.coding import default_coders, run_coders  # noqa: E402
 from sessioncoder.coding.code_model import (  # noqa: E402
@@ -169,14 +169,19 @@ def main() -> int:
     ]
     print(f"{len(candidates)} codes with at least {MIN_POSITIVES} positives", flush=True)
 
-    def rows_for(code: str) -> np.ndarray:
-        applies = codebook.codes[code].applies_to
-        return np.ones(len(roles), bool) if applies == "any" else roles == applies
+    # per code, once: the rows it applies to (its speaker's), the gold and the other coders' codes
+    applies = {
+        code: np.ones(len(roles), bool)
+        if codebook.codes[code].applies_to == "any"
+        else roles == codebook.codes[code].applies_to
+        for code in candidates
+    }
+    labels = {code: np.array([code in g for g in gold]) for code in candidates}
+    given = {code: np.array([code in b for b in flat_base]) for code in candidates}
 
     def oof(features: np.ndarray, code: str, c: float) -> np.ndarray:
         """Out-of-fold probabilities of ``code`` on every row (zero where it does not apply)."""
-        keep = rows_for(code)
-        y = np.array([code in g for g in gold])
+        keep, y = applies[code], labels[code]
         p = np.zeros(len(gold))
         for k in range(FOLDS):
             train, test = keep & (folds != k), keep & (folds == k)
@@ -188,10 +193,7 @@ def main() -> int:
     def mean_average_precision(probabilities: dict[str, np.ndarray]) -> float:
         return float(
             np.nanmean(
-                [
-                    average_precision(np.array([c in g for g in gold])[rows_for(c)], p[rows_for(c)])
-                    for c, p in probabilities.items()
-                ]
+                [average_precision(labels[c][applies[c]], p[applies[c]]) for c, p in probabilities.items()]
             )
         )
 
@@ -209,10 +211,7 @@ def main() -> int:
     # per code: off / add / own, and the threshold, by out-of-fold F1 after the join
     decisions: dict[str, dict] = {}
     for code in candidates:
-        y = np.array([code in g for g in gold])
-        b = np.array([code in s for s in flat_base])
-        keep = rows_for(code)
-        p = probabilities[code]
+        y, b, keep, p = labels[code], given[code], applies[code], probabilities[code]
 
         def score(pred: np.ndarray, y=y) -> tuple[float, int, int, int]:
             tp, fp, fn = int((pred & y).sum()), int((pred & ~y).sum()), int((~pred & y).sum())
@@ -237,24 +236,26 @@ def main() -> int:
 
     # session gates: a code that marks a session (its structure, pro-criminal talk) is given only
     # where the model is sure enough somewhere in the session, by out-of-fold session accuracy
-    lengths = [len(s.utterances) for s in sessions]
-    session_of = np.repeat(np.arange(len(sessions)), lengths)
+    bounds = np.cumsum([0, *(len(s.utterances) for s in sessions)])
+    session_of = np.repeat(np.arange(len(sessions)), np.diff(bounds))
+    # each code's highest probability in each session, where the code applies
+    peaks = {
+        code: np.maximum.reduceat(np.where(applies[code], probabilities[code], 0.0), bounds[:-1])
+        for code in decisions
+    }
+
+    def in_session(values: np.ndarray) -> np.ndarray:
+        """Per session: does any of its utterances have it?"""
+        return np.logical_or.reduceat(values, bounds[:-1])
+
     for code in SESSION_CODES:
         d = decisions.get(code)
         if d is None or d["mode"] == "off":
             continue
-        keep = rows_for(code)
-        p = np.where(keep, probabilities[code], 0.0)
-        fires = p >= d["threshold"]
-        peak = np.zeros(len(sessions))
-        np.maximum.at(peak, session_of, p)
-        truth = np.zeros(len(sessions), bool)
-        np.logical_or.at(truth, session_of, np.array([code in g for g in gold]))
-        others = np.zeros(len(sessions), bool)
-        if d["mode"] == "add":
-            np.logical_or.at(others, session_of, np.array([code in b for b in flat_base]))
-        fired = np.zeros(len(sessions), bool)
-        np.logical_or.at(fired, session_of, fires)
+        peak = peaks[code]
+        truth = in_session(labels[code])
+        others = in_session(given[code]) if d["mode"] == "add" else np.zeros(len(sessions), bool)
+        fired = in_session(applies[code] & (probabilities[code] >= d["threshold"]))
         gates = [g for g in GATES if g > d["threshold"]]
         best = max(
             [None, *gates],
@@ -265,12 +266,6 @@ def main() -> int:
         print(f"  session gate {code:40s} {best}  sessions right {right}/{len(sessions)}")
 
     # the joined codes out of fold, all families, before the merge's implications and segments
-    peaks = {
-        code: np.maximum.reduceat(
-            np.where(rows_for(code), probabilities[code], 0.0), np.cumsum([0, *lengths[:-1]])
-        )
-        for code in decisions
-    }
     joined = []
     for i, b in enumerate(flat_base):
         codes = set(b)
@@ -278,7 +273,7 @@ def main() -> int:
             gate = d.get("session_gate") or 0.0
             fire = (
                 probabilities[code][i] >= (d["threshold"] or 2.0)
-                and rows_for(code)[i]
+                and applies[code][i]
                 and peaks[code][session_of[i]] >= gate
             )
             if d["mode"] == "own":
@@ -288,18 +283,11 @@ def main() -> int:
             elif d["mode"] == "add" and fire:
                 codes.add(code)
         joined.append(codes)
-    practitioner = lambda c: c.split(".")[0] not in ("client", "topic")  # noqa: E731
-    topic = lambda c: c.startswith("topic.")  # noqa: E731
-    summary = {
-        "sessions": len(sessions),
-        "utterances": len(gold),
-        "C": best_c,
-        "practitioner_f1_others": round(micro(list(zip(flat_base, gold, strict=True)), practitioner)[0], 4),
-        "practitioner_f1_joined": round(micro(list(zip(joined, gold, strict=True)), practitioner)[0], 4),
-        "topic_f1_others": round(micro(list(zip(flat_base, gold, strict=True)), topic)[0], 4),
-        "topic_f1_joined": round(micro(list(zip(joined, gold, strict=True)), topic)[0], 4),
-    }
-    bounds = np.cumsum([0, *(len(s.utterances) for s in sessions)])
+    summary = {"sessions": len(sessions), "utterances": len(gold), "C": best_c}
+    for label, coded in (("others", flat_base), ("joined", joined)):
+        scores = family_scores(list(zip(coded, gold, strict=True)))
+        summary[f"practitioner_f1_{label}"] = round(scores["practitioner"], 4)
+        summary[f"topic_f1_{label}"] = round(scores["topic"], 4)
     for label, coded in (("others", flat_base), ("joined", joined)):
         checks = [session_checks(coded[a:b], gold[a:b]) for a, b in itertools.pairwise(bounds)]
         summary[f"procriminal_flag_right_{label}"] = sum(f for f, _ in checks)
@@ -319,8 +307,7 @@ def main() -> int:
     weights = np.zeros((x.shape[1], len(used)))
     bias = np.zeros(len(used))
     for j, code in enumerate(used):
-        keep = rows_for(code)
-        weights[:, j], bias[j] = fit(x[keep], np.array([code in g for g in gold])[keep], best_c)
+        weights[:, j], bias[j] = fit(x[applies[code]], labels[code][applies[code]], best_c)
     arrays = {"weights": weights.astype(np.float32), "bias": bias.astype(np.float32)}
     OUT.mkdir(parents=True, exist_ok=True)
     tmp = OUT / "weights.tmp.npz"

@@ -69,7 +69,8 @@ def context_features(emb: np.ndarray, roles: list[str], texts: list[str]) -> np.
     padded = np.vstack([np.zeros((WINDOW + 1, dim)), emb, np.zeros((WINDOW, dim))])
     running = np.cumsum(padded, axis=0)
     totals = running[2 * WINDOW + 1 :] - running[:n]
-    counts = np.array([min(n - 1, i + WINDOW) - max(0, i - WINDOW) + 1 for i in range(n)], dtype=np.float64)
+    index = np.arange(n)
+    counts = (np.minimum(n - 1, index + WINDOW) - np.maximum(0, index - WINDOW) + 1).astype(np.float64)
     around = (totals - emb) / np.maximum(counts - 1, 1)[:, None]
     form = np.array(
         [
@@ -205,12 +206,11 @@ class CodeModelCoder:
         )  # an officer code on a client line is worse than none
         # a code that marks the session (a summary, pro-criminal talk) only where the model is sure somewhere
         gated = probabilities.max(axis=0) < self.model.session_gates
+        skip = [is_backchannel(self.codebook, u.text) for u in utterances]  # coded by convention as nothing
         result: list[list[CodeAssignment]] = [[] for _ in utterances]
         for i, j in zip(*np.nonzero(probabilities >= limits[None, :]), strict=True):
-            if gated[j]:
+            if gated[j] or skip[i]:
                 continue
-            if is_backchannel(self.codebook, utterances[i].text):
-                continue  # coded by convention as nothing
             code = self.model.codes[j]
             p = float(probabilities[i, j])
             agreement = self.model.agreement(p, j)
