@@ -12,9 +12,12 @@ from sessioncoder.coding.code_model import (
     SOURCE,
     CodeModel,
     CodeModelCoder,
+    Lexicon,
     context_features,
     default_model_dir,
     load_code_model,
+    model_features,
+    terms,
 )
 from sessioncoder.coding.codebook import load_codebook
 from sessioncoder.coding.combine import code_utterances, combine, default_coders
@@ -26,6 +29,7 @@ from sessioncoder.schema import CodeAssignment, Utterance
 BOOK = load_codebook("stics")
 DIM = 4
 AFFIRM, DRINK = "relationship.affirmation", "topic.substance_use"
+VOCABULARY = ["pint", "the pub"]
 
 
 class AxisEncoder:
@@ -53,17 +57,25 @@ def write_model(
     calibration=None,
 ):
     folder.mkdir(parents=True, exist_ok=True)
-    n_features = 4 * DIM + 4
-    weights = np.zeros((n_features, len(codes)), dtype=np.float32)
+    dense = 4 * DIM + 4
+    weights = np.zeros((dense + 2 * len(VOCABULARY), len(codes)), dtype=np.float32)
     weights[0, 0] = 8.0  # the utterance's own praise axis
     weights[1, 1] = 8.0  # its own drink axis
     weights[DIM + 1, 1] = 8.0  # the previous utterance's drink axis: a short answer stays on drink
+    weights[dense + len(VOCABULARY) + 1, 1] = 8.0  # "the pub" said within the window: drink talk
     bias = np.full(len(codes), -4.0, dtype=np.float32)
-    np.savez_compressed(folder / "weights.npz", weights=weights, bias=bias)
+    np.savez_compressed(
+        folder / "weights.npz",
+        weights=weights,
+        bias=bias,
+        vocabulary=np.array(VOCABULARY),
+        idf=np.array([2.0, 3.0]),
+    )
     config = {
         "name": "test-codes",
         "version": "0.1",
-        "feature_version": 1,
+        "feature_version": 2,
+        "lexicon": {"window": 1, "weight": 1.0},
         "codes": list(codes),
         "thresholds": dict(zip(codes, thresholds, strict=True)),
         "owns": list(owns),
@@ -91,6 +103,40 @@ def test_features_join_neighbours_and_the_talk_around():
     assert list(rows[0, -4:-1]) == [1.0, 0.0, 1.0] and list(rows[1, -4:-1]) == [0.0, 1.0, 0.0]
 
 
+def test_terms_are_words_and_word_pairs_whatever_the_apostrophe():
+    assert terms("I\u2019m at THE pub.") == {"i'm", "at", "the", "pub", "i'm at", "at the", "the pub"}
+    assert terms("...") == set()
+
+
+def test_lexicon_reads_the_utterance_and_the_talk_around_it():
+    """Own terms by idf, unit length; the window's sum of them, unit length; then the weight."""
+    lexicon = Lexicon(VOCABULARY, np.array([2.0, 3.0]), window=1, weight=2.0)
+    rows = lexicon.features(["A pint at the pub.", "Nothing.", "Fine.", "Another pint?"]).toarray()
+    assert rows.shape == (4, 4)
+    own, around = rows[:, :2], rows[:, 2:]
+    assert np.allclose(own[0], 2.0 * np.array([2.0, 3.0]) / np.hypot(2.0, 3.0))
+    assert np.allclose(own[1], 0) and np.allclose(own[3], [2.0, 0.0])
+    assert np.allclose(around[1], own[0])  # the line before, within the window
+    assert np.allclose(around[2], [2.0, 0.0])  # only "pint" from the line after
+    assert lexicon.features([]).shape == (0, 4)
+    fitted = Lexicon.fit([["the pub", "the pub again"], ["a pint"]], min_documents=2)
+    assert fitted.vocabulary == ["pub", "the", "the pub"]
+    assert np.allclose(fitted.idf, np.log(3 / 2))
+
+
+def test_a_topic_word_in_the_window_carries_the_topic(tmp_path):
+    """The short answer two lines on stays on drink because "the pub" was said next to it."""
+    coder = CodeModelCoder(BOOK, CodeModel(write_model(tmp_path / "m")), AxisEncoder(), "abc")
+    utts = session(
+        ("officer", "Where were you on Friday?"),
+        ("client", "At the pub, where else."),
+        ("officer", "And after?"),
+        ("client", "Home."),
+    )
+    ids = [{a.code for a in per} for per in coder.code(utts)]
+    assert ids == [{DRINK}, {DRINK}, {DRINK}, set()]
+
+
 def test_codes_fire_by_threshold_and_role_with_evidence(tmp_path):
     coder = CodeModelCoder(BOOK, CodeModel(write_model(tmp_path / "m")), AxisEncoder(), "abc")
     utts = session(
@@ -112,8 +158,11 @@ def test_codes_fire_by_threshold_and_role_with_evidence(tmp_path):
     stricter = coder.assign(
         utts,
         coder.model.probabilities(
-            context_features(
-                AxisEncoder().encode([u.text for u in utts]), [u.role for u in utts], [u.text for u in utts]
+            model_features(
+                AxisEncoder().encode([u.text for u in utts]),
+                [u.role for u in utts],
+                [u.text for u in utts],
+                coder.model.lexicon,
             )
         ),
         thresholds=np.array([0.999, 0.999]),
@@ -152,7 +201,7 @@ def test_refuses_a_model_that_does_not_fit(tmp_path):
         CodeModelCoder(BOOK, CodeModel(unknown), AxisEncoder(), "abc")
     tampered = write_model(tmp_path / "t")
     with np.load(tampered / "weights.npz") as arrays:
-        np.savez_compressed(tampered / "weights.npz", weights=arrays["weights"] * 2, bias=arrays["bias"])
+        np.savez_compressed(tampered / "weights.npz", **{**arrays, "weights": arrays["weights"] * 2})
     with pytest.raises(ModelError, match="do not match"):
         CodeModel(tampered)
     with pytest.raises(ModelError, match="not found"):

@@ -7,8 +7,11 @@ MI model's encoder already computed for every utterance, so it costs no second e
 pass. Per code, a logistic regression over :func:`context_features`: the utterance, the
 one before and the one after (a reflection answers the client's last words, a short answer
 takes the question's topic), the mean of the utterances within :data:`WINDOW` either side
-(what the talk is about), the role, whether it asks (``?``) and its length. (A second stage
-over the neighbours' probabilities was measured and did worse: see the training script.)
+(what the talk is about), the role, whether it asks (``?``) and its length; and the words
+and word pairs of the utterance and of the talk around it (:class:`Lexicon`), because
+topics are named in words ("the hostel", "my licence") that the MI-tuned embedding does not
+keep apart. (A second stage over the neighbours' probabilities was measured and did worse:
+see the training script.)
 
 The model ships in ``models/stics/``: weights, the code ids they score, a threshold per
 code and whether the model adds its codes to the other coders' or decides a code alone
@@ -26,11 +29,15 @@ keeps its evidence: the model, the probability and that agreement.
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
+from scipy import sparse
 
 from sessioncoder.coding.codebook import Codebook
 from sessioncoder.coding.topics import is_backchannel
@@ -39,9 +46,10 @@ from sessioncoder.fileio import sha256_file
 from sessioncoder.schema import CodeAssignment, ModelInfo, Utterance
 
 SOURCE = "trained"
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2
 # Utterances either side whose mean embedding says what the talk is about.
 WINDOW = 3
+_WORD = re.compile(r"[a-z][a-z']*")
 
 _lock = threading.Lock()
 _models: dict[Path, CodeModel] = {}
@@ -86,6 +94,92 @@ def context_features(emb: np.ndarray, roles: list[str], texts: list[str]) -> np.
     return np.hstack([emb, previous, following, around, form])
 
 
+def terms(text: str) -> set[str]:
+    """The words and adjacent word pairs of an utterance, lower-cased.
+
+    >>> sorted(terms("Back at the hostel?"))
+    ['at', 'at the', 'back', 'back at', 'hostel', 'the', 'the hostel']
+    """
+    words = _WORD.findall(text.lower().replace("\u2019", "'"))
+    return {*words, *(f"{a} {b}" for a, b in itertools.pairwise(words))}
+
+
+class Lexicon:
+    """Which terms the code model reads, their idf, and how they become features.
+
+    An utterance's row is its terms' idf (each term once) and the sum of those rows within
+    ``window`` utterances either side, each L2-normalised and scaled by ``weight`` (the
+    balance against the embedding features under one L2 penalty, chosen by cross-validation).
+
+    >>> lexicon = Lexicon.fit([["my job", "the job centre"], ["my mum"]], min_documents=2)
+    >>> lexicon.vocabulary
+    ['job', 'my']
+    >>> lexicon.features(["my job"]).shape
+    (1, 4)
+    """
+
+    def __init__(self, vocabulary: list[str], idf: np.ndarray, window: int, weight: float) -> None:
+        self.vocabulary = list(vocabulary)
+        self.index = {term: i for i, term in enumerate(self.vocabulary)}
+        self.idf = np.asarray(idf, dtype=np.float64)
+        self.window = int(window)
+        self.weight = float(weight)
+
+    @classmethod
+    def fit(
+        cls, sessions: Iterable[list[str]], min_documents: int = 3, window: int = 2, weight: float = 2.0
+    ) -> Lexicon:
+        """Terms in at least ``min_documents`` utterances of ``sessions`` (lists of texts), with their idf."""
+        counts: dict[str, int] = {}
+        n = 0
+        for texts in sessions:
+            for text in texts:
+                n += 1
+                for term in terms(text):
+                    counts[term] = counts.get(term, 0) + 1
+        vocabulary = sorted(t for t, c in counts.items() if c >= min_documents)
+        idf = np.log(n / np.array([counts[t] for t in vocabulary], dtype=np.float64)) if vocabulary else []
+        return cls(vocabulary, np.asarray(idf, dtype=np.float64), window, weight)
+
+    @property
+    def width(self) -> int:
+        return 2 * len(self.vocabulary)
+
+    def features(self, texts: list[str]) -> sparse.csr_matrix:
+        """(utterances, 2 x vocabulary): the utterance's terms, then the talk's around it."""
+        n, size = len(texts), len(self.vocabulary)
+        rows, cols = [], []
+        for i, text in enumerate(texts):
+            found = sorted(self.index[t] for t in terms(text) if t in self.index)
+            rows += [i] * len(found)
+            cols += found
+        own = sparse.csr_matrix((self.idf[cols], (rows, cols)), shape=(n, size))
+        if n == 0:
+            return sparse.csr_matrix((0, 2 * size))
+        reach = range(-self.window, self.window + 1)
+        band = sparse.diags(
+            [np.ones(n - abs(k)) for k in reach if abs(k) < n], [k for k in reach if abs(k) < n]
+        )
+        around = (band @ own).tocsr()
+        return sparse.hstack([_unit_rows(own), _unit_rows(around)], format="csr") * self.weight
+
+
+def _unit_rows(matrix: sparse.spmatrix) -> sparse.csr_matrix:
+    matrix = sparse.csr_matrix(matrix)
+    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1), dtype=np.float64)).ravel()
+    norms[norms == 0] = 1.0
+    return sparse.diags(1.0 / norms) @ matrix
+
+
+def model_features(
+    emb: np.ndarray, roles: list[str], texts: list[str], lexicon: Lexicon
+) -> sparse.csr_matrix:
+    """The code model's whole input: :func:`context_features` beside the lexicon's features."""
+    return sparse.hstack(
+        [sparse.csr_matrix(context_features(emb, roles, texts)), lexicon.features(texts)], format="csr"
+    )
+
+
 def sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(z, -40.0, 40.0)))
 
@@ -112,6 +206,13 @@ class CodeModel:
         with np.load(weights_path, allow_pickle=False) as arrays:
             self.weights = arrays["weights"].astype(np.float64)
             self.bias = arrays["bias"].astype(np.float64)
+            lexical = config.get("lexicon", {})
+            self.lexicon = Lexicon(
+                [str(t) for t in arrays["vocabulary"]],
+                arrays["idf"],
+                window=lexical.get("window", 2),
+                weight=lexical.get("weight", 1.0),
+            )
         self.model_dir = model_dir
         self.config = config
         self.codes: list[str] = list(config["codes"])
@@ -131,14 +232,14 @@ class CodeModel:
         p = min(max(probability, 1e-6), 1 - 1e-6)
         return float(sigmoid(np.array(slope * np.log(p / (1 - p)) + intercept)))
 
-    def probabilities(self, features: np.ndarray) -> np.ndarray:
+    def probabilities(self, features: np.ndarray | sparse.spmatrix) -> np.ndarray:
         """(utterances, codes) probabilities."""
         if features.shape[1] != self.weights.shape[0]:
             raise ModelError(
                 f"code model expects {self.weights.shape[0]} features per utterance, got {features.shape[1]} "
                 "(was it trained on another encoder?)"
             )
-        return sigmoid(features @ self.weights + self.bias)
+        return sigmoid(np.asarray(features @ self.weights) + self.bias)
 
 
 def model_dir_of(name: str) -> Path:
@@ -190,7 +291,8 @@ class CodeModelCoder:
         """Codes given the utterances' embeddings (shared with the MI model)."""
         if not utterances:
             return []
-        features = context_features(emb, [u.role for u in utterances], [u.text for u in utterances])
+        texts = [u.text for u in utterances]
+        features = model_features(emb, [u.role for u in utterances], texts, self.model.lexicon)
         return self.assign(utterances, self.model.probabilities(features))
 
     def assign(
