@@ -105,7 +105,8 @@ class CodeAssignment(Record):
     """One code on one utterance, with where it came from.
 
     ``source`` is ``rule`` (the spaCy rule coder), ``model`` (the trained MI
-    classifier), ``context`` (carried over from a neighbouring utterance) or
+    classifier), ``semantic`` (nearest codebook example), ``trained`` (the code
+    model), ``context`` (carried over from a neighbouring utterance) or
     ``human`` (a trainer's correction). ``rule`` names the rule id or model
     that fired; ``evidence`` is the text that triggered it and ``span`` its
     character offsets in the utterance text.

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from sessioncoder.coding.codebook import load_codebook
-from sessioncoder.coding.combine import code_utterances
+from sessioncoder.coding.combine import code_utterances, merge_codes, run_coders
 from sessioncoder.coding.rules import RuleCoder
 from sessioncoder.profile import compute_profile
-from sessioncoder.schema import CodedSession, SourceInfo, Utterance
+from sessioncoder.schema import CodeAssignment, CodedSession, SourceInfo, Utterance
 
 BOOK = load_codebook("stics")
 SUB = "topic.substance_use"
@@ -111,3 +111,24 @@ def test_a_named_associate_keeps_the_topic_but_the_client_addressed_by_name_does
     named = next(a for a in per[7] if a.code == assoc)
     assert named.rule == "topic.named_person" and named.evidence.startswith("Kyle")
     assert assoc not in topics(per, 2)  # "Dean" is the client, not an associate
+
+
+def test_topics_a_coder_decided_from_context_are_not_carried_again():
+    """The code model reads the talk around each line: its topics stand as given, the rules' still carry."""
+
+    class ContextualDrink:
+        """Gives drink talk on the first line only, as a coder that has already read the context."""
+
+        name, owned_codes, contextual_codes = "contextual", frozenset(), frozenset({SUB})
+
+        def code(self, utterances):
+            return [
+                [CodeAssignment(code=SUB, confidence=0.9, source="trained")] if i == 0 else []
+                for i in range(len(utterances))
+            ]
+
+    utterances = session(LINES[:3])
+    per = merge_codes(BOOK, utterances, run_coders(utterances, [ContextualDrink()]))
+    assert [topics(per, i) for i in range(3)] == [{SUB}, set(), set()]
+    carried = merge_codes(BOOK, utterances, run_coders(utterances, [RuleCoder(BOOK)]))
+    assert SUB in topics(carried, 1) and SUB in topics(carried, 2)

@@ -262,6 +262,8 @@ class CodeModelCoder:
 
     ``owned_codes``: the codes that cross-validation gave to the model alone (the rules'
     guesses for them are dropped by :func:`sessioncoder.coding.combine.combine`).
+    ``contextual_codes``: the codes it decides from context, which the topic segments do not
+    carry again (:func:`sessioncoder.coding.topics.segment_topics`).
     """
 
     name = "code-model"
@@ -282,6 +284,8 @@ class CodeModelCoder:
         self.model = model
         self.encoder = encoder
         self.owned_codes = frozenset(model.config.get("owns", ()))
+        # it reads each line's neighbours and the words around it: its topics are not carried again
+        self.contextual_codes = frozenset(model.codes)
 
     def code(self, utterances: list[Utterance]) -> list[list[CodeAssignment]]:
         emb = self.encoder.encode([u.text for u in utterances]) if utterances else np.zeros((0, 384))

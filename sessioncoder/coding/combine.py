@@ -14,7 +14,8 @@ Merge order, each step a plain function over per-utterance code lists:
 3. ``apply_overrides``: codebook ``overrides`` (a summary is not also a simple
    reflection; a referral is not also plain information);
 4. ``strip_role_play``: client lines spoken inside a role play keep only topic codes;
-5. ``segment_topics``: topics carried over the talk that stays on them (:mod:`.topics`).
+5. ``segment_topics``: topics carried over the talk that stays on them (:mod:`.topics`),
+   except those a coder decided from their context (its ``contextual_codes``).
 """
 
 from __future__ import annotations
@@ -232,7 +233,9 @@ def merge_codes(
     apply_implications(codebook, per_utterance)
     apply_overrides(codebook, per_utterance)
     strip_role_play(codebook, utterances, per_utterance)
-    segment_topics(codebook, utterances, per_utterance)
+    # topics a coder decided from their context (the code model) are not carried again
+    contextual = frozenset().union(*(getattr(coder, "contextual_codes", ()) for coder, _ in results))
+    segment_topics(codebook, utterances, per_utterance, contextual)
     order = {code_id: i for i, code_id in enumerate(codebook.codes)}
     for assignments in per_utterance:
         assignments.sort(key=lambda a: order.get(a.code, len(order)))
