@@ -96,6 +96,20 @@ class Session:
         self.gold = [set(codes) for _, _, codes in rows]
 
 
+# Training batches whose writers were given the specification's words for topic codes ("on the
+# utterances that talk about the topic"); the first twelve (ta-tl) were asked to code topics
+# "including short answers and follow-ups that stay on it" and coded them more generously than
+# the dev set's coders (training/stics/README.md). Measured on the 157-session corpus, out of
+# fold: topic thresholds chosen on tm-tr gave 0.730 on the 13 tuning sessions (which took no
+# part in the choice), chosen on ta-tl 0.707, on everything 0.721.
+SPEC_TOPIC_BATCHES = ("tm", "tn", "to", "tp", "tq", "tr", "ts", "tt", "tu", "tv")
+
+
+def codes_topics_as_the_spec(name: str) -> bool:
+    """Whether a session's topic codes follow the specification's wording (the tool's convention)."""
+    return name[:2] in SPEC_TOPIC_BATCHES or not name.startswith("t")  # the dev set's tuning half
+
+
 def load_corpus() -> list[Session]:
     sessions = [Session(p.stem, p) for p in sorted(TRAINING.glob("*.coded"))]
     sessions += [Session(name, DEV_CODED / f"{name}.coded") for name in halves()["tuning"]]
@@ -173,6 +187,7 @@ def main() -> int:
     x = sparse.vstack(rows, format="csr")
     roles = np.array([u.role for s in sessions for u in s.utterances])
     folds = np.array([fold_of(s.name) for s in sessions for _ in s.utterances])
+    spec_topics = np.array([codes_topics_as_the_spec(s.name) for s in sessions for _ in s.utterances])
     gold = [g for s in sessions for g in s.gold]
     flat_base = [b for per in base for b in per]
 
@@ -226,6 +241,8 @@ def main() -> int:
     decisions: dict[str, dict] = {}
     for code in candidates:
         y, b, keep, p = labels[code], given[code], applies[code], probabilities[code]
+        if code.startswith("topic."):  # scored where topics were coded as the specification says
+            y, b, keep, p = y & spec_topics, b & spec_topics, keep & spec_topics, np.where(spec_topics, p, 0.0)
 
         def score(pred: np.ndarray, y=y) -> tuple[float, int, int, int]:
             tp, fp, fn = int((pred & y).sum()), int((pred & ~y).sum()), int((~pred & y).sum())
@@ -242,7 +259,7 @@ def main() -> int:
             "threshold": t,
             "f1_others": round(options[0][2], 4),
             "f1": round(f, 4),
-            "positives": int(y.sum()),
+            "positives": int(labels[code].sum()),
         }
         if mode != "off":
             decisions[code]["calibration"] = calibration(p[keep & (p >= t)], y[keep & (p >= t)])
