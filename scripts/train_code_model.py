@@ -242,7 +242,12 @@ def main() -> int:
     for code in candidates:
         y, b, keep, p = labels[code], given[code], applies[code], probabilities[code]
         if code.startswith("topic."):  # scored where topics were coded as the specification says
-            y, b, keep, p = y & spec_topics, b & spec_topics, keep & spec_topics, np.where(spec_topics, p, 0.0)
+            y, b, keep, p = (
+                y & spec_topics,
+                b & spec_topics,
+                keep & spec_topics,
+                np.where(spec_topics, p, 0.0),
+            )
 
         def score(pred: np.ndarray, y=y) -> tuple[float, int, int, int]:
             tp, fp, fn = int((pred & y).sum()), int((pred & ~y).sum()), int((~pred & y).sum())
