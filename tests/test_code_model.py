@@ -63,6 +63,7 @@ def write_model(
     weights[1, 1] = 8.0  # its own drink axis
     weights[DIM + 1, 1] = 8.0  # the previous utterance's drink axis: a short answer stays on drink
     weights[dense + len(VOCABULARY) + 1, 1] = 8.0  # "the pub" said within the window: drink talk
+    weights[dense, 1] = 8.0  # "pint" in the utterance itself
     bias = np.full(len(codes), -4.0, dtype=np.float32)
     np.savez_compressed(
         folder / "weights.npz",
@@ -135,6 +136,17 @@ def test_a_topic_word_in_the_window_carries_the_topic(tmp_path):
     )
     ids = [{a.code for a in per} for per in coder.code(utts)]
     assert ids == [{DRINK}, {DRINK}, {DRINK}, set()]
+
+
+def test_evidence_names_the_words_that_spoke_for_the_code(tmp_path):
+    """A trainer sees why: the utterance's own terms that raised the code, none when words played no part."""
+    coder = CodeModelCoder(BOOK, CodeModel(write_model(tmp_path / "m")), AxisEncoder(), "abc")
+    utts = session(("client", "Just a pint after work."), ("officer", "Well done for saying so."))
+    codes = coder.code(utts)
+    drink = next(a for a in codes[0] if a.code == DRINK)
+    assert drink.evidence.endswith("; words: 'pint'")
+    praise = next(a for a in codes[1] if a.code == AFFIRM)
+    assert "words:" not in praise.evidence  # the embedding's praise axis alone
 
 
 def test_codes_fire_by_threshold_and_role_with_evidence(tmp_path):

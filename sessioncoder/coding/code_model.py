@@ -232,6 +232,17 @@ class CodeModel:
         p = min(max(probability, 1e-6), 1 - 1e-6)
         return float(sigmoid(np.array(slope * np.log(p / (1 - p)) + intercept)))
 
+    def telling_terms(self, features: sparse.spmatrix, i: int, j: int, most: int = 3) -> list[str]:
+        """The utterance's own terms that raised code ``j``'s score most on row ``i`` (positive only)."""
+        vocabulary = self.lexicon.vocabulary
+        start = self.weights.shape[0] - self.lexicon.width  # the own-terms block follows the dense part
+        row = sparse.csr_matrix(features[i, start : start + len(vocabulary)])
+        if row.nnz == 0:
+            return []
+        push = row.data * self.weights[start + row.indices, j]
+        order = np.argsort(-push, kind="stable")[:most]
+        return [vocabulary[row.indices[k]] for k in order if push[k] > 0]
+
     def probabilities(self, features: np.ndarray | sparse.spmatrix) -> np.ndarray:
         """(utterances, codes) probabilities."""
         if features.shape[1] != self.weights.shape[0]:
@@ -297,12 +308,20 @@ class CodeModelCoder:
             return []
         texts = [u.text for u in utterances]
         features = model_features(emb, [u.role for u in utterances], texts, self.model.lexicon)
-        return self.assign(utterances, self.model.probabilities(features))
+        return self.assign(utterances, self.model.probabilities(features), features=features)
 
     def assign(
-        self, utterances: list[Utterance], probabilities: np.ndarray, thresholds: np.ndarray | None = None
+        self,
+        utterances: list[Utterance],
+        probabilities: np.ndarray,
+        thresholds: np.ndarray | None = None,
+        features: sparse.spmatrix | None = None,
     ) -> list[list[CodeAssignment]]:
-        """Codes from probabilities (``thresholds`` per code: the model's unless given, for tuning)."""
+        """Codes from probabilities (``thresholds`` per code: the model's unless given, for tuning).
+
+        With the ``features`` the probabilities came from, the evidence also names the words of
+        the utterance that spoke most for the code, so a trainer sees why it was given.
+        """
         limits = self.model.thresholds if thresholds is None else thresholds
         applies = [self.codebook.codes[c].applies_to for c in self.model.codes]
         roles = np.array([u.role for u in utterances])
@@ -320,13 +339,18 @@ class CodeModelCoder:
             code = self.model.codes[j]
             p = float(probabilities[i, j])
             agreement = self.model.agreement(p, j)
+            words = self.model.telling_terms(features, i, j) if features is not None else []
+            said = f"; words: {', '.join(repr(w) for w in words)}" if words else ""
             result[i].append(
                 CodeAssignment(
                     code=code,
                     confidence=round(agreement, 4),
                     source=SOURCE,
                     rule=f"code-model:{code}",
-                    evidence=f"trained code model, probability {p:.2f} (trainers agreed {agreement:.0%} at that level)",
+                    evidence=(
+                        f"trained code model, probability {p:.2f} "
+                        f"(trainers agreed {agreement:.0%} at that level){said}"
+                    ),
                 )
             )
         return result
