@@ -4,7 +4,9 @@ A coder looks at the whole list of utterances (context matters: a reflection
 answers the client's last words) and returns, for each utterance, the codes it
 assigns. ``owned_codes`` are the codes a coder decides alone: when a trained
 model owns ``mi.*`` question and reflection codes, the combiner drops the rule
-coder's guesses for those codes and keeps the model's.
+coder's guesses for those codes and keeps the model's. A coder that decides codes
+from the talk around each line may also say so with ``contextual_codes`` (the code
+model does): the topic segments do not carry those topics again.
 """
 
 from __future__ import annotations

@@ -148,14 +148,14 @@ class Lexicon:
     def features(self, texts: list[str]) -> sparse.csr_matrix:
         """(utterances, 2 x vocabulary): the utterance's terms, then the talk's around it."""
         n, size = len(texts), len(self.vocabulary)
+        if n == 0:
+            return sparse.csr_matrix((0, 2 * size))
         rows, cols = [], []
         for i, text in enumerate(texts):
             found = sorted(self.index[t] for t in terms(text) if t in self.index)
             rows += [i] * len(found)
             cols += found
         own = sparse.csr_matrix((self.idf[cols], (rows, cols)), shape=(n, size))
-        if n == 0:
-            return sparse.csr_matrix((0, 2 * size))
         reach = range(-self.window, self.window + 1)
         band = sparse.diags(
             [np.ones(n - abs(k)) for k in reach if abs(k) < n], [k for k in reach if abs(k) < n]
@@ -299,8 +299,9 @@ class CodeModelCoder:
         self.contextual_codes = frozenset(model.codes)
 
     def code(self, utterances: list[Utterance]) -> list[list[CodeAssignment]]:
-        emb = self.encoder.encode([u.text for u in utterances]) if utterances else np.zeros((0, 384))
-        return self.code_embedded(utterances, emb)
+        if not utterances:
+            return []
+        return self.code_embedded(utterances, self.encoder.encode([u.text for u in utterances]))
 
     def code_embedded(self, utterances: list[Utterance], emb: np.ndarray) -> list[list[CodeAssignment]]:
         """Codes given the utterances' embeddings (shared with the MI model)."""
