@@ -115,3 +115,12 @@ def test_bad_input_in_a_real_process(name, tmp_path):
         timeout=300,
     )
     _check_refused(entry, result.returncode, result.stderr, out)
+
+
+def test_an_unknown_option_is_a_usage_error_not_an_internal_one(tmp_path, capsys):
+    """typer's own copy of click raises its own exceptions: still exit 2 and click's usage message."""
+    code = main(["code", str(GOOD), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "No such option: --out" in err and "internal error" not in err
+    assert not (tmp_path / "out").exists()

@@ -12,6 +12,7 @@ import os
 import sys
 
 import click
+import typer
 
 from sessioncoder.cli import agree, code, codebook, models, report
 from sessioncoder.cli.app import app, err_console
@@ -22,6 +23,15 @@ for _module in (models, agree, report):
     _module.register(app)
 
 __all__ = ["app", "code", "codebook", "main"]
+
+# typer 0.2x parses with its own copy of click, whose exceptions are not click's: catch both, or an
+# unknown option is reported as an internal error with exit 1. (Older typer raises click's own.)
+_USAGE_ERRORS = (
+    click.ClickException,
+    next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"),
+)
+_EXITS = (click.exceptions.Exit, typer.Exit)
+_ABORTS = (click.exceptions.Abort, typer.Abort)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,15 +49,15 @@ def main(argv: list[str] | None = None) -> int:
             raise
         err_console.print(f"sessioncoder: error: {exc}", highlight=False, soft_wrap=True, markup=False)
         return exc.exit_code
-    except click.exceptions.Exit as exc:
+    except _EXITS as exc:
         return exc.exit_code
-    except click.exceptions.Abort:
+    except _ABORTS:
         err_console.print("sessioncoder: interrupted")
         return 130
     except KeyboardInterrupt:
         err_console.print("sessioncoder: interrupted")
         return 130
-    except click.ClickException as exc:
+    except _USAGE_ERRORS as exc:
         exc.show()
         return exc.exit_code
     except Exception as exc:
