@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from sessioncoder.coding.code_model import (
+    DISCUSSION,
     SOURCE,
     CodeModel,
     CodeModelCoder,
@@ -57,7 +58,7 @@ def write_model(
     calibration=None,
 ):
     folder.mkdir(parents=True, exist_ok=True)
-    dense = 4 * DIM + 4
+    dense = 5 * DIM + 4
     weights = np.zeros((dense + 2 * len(VOCABULARY), len(codes)), dtype=np.float32)
     weights[0, 0] = 8.0  # the utterance's own praise axis
     weights[1, 1] = 8.0  # its own drink axis
@@ -75,7 +76,7 @@ def write_model(
     config = {
         "name": "test-codes",
         "version": "0.1",
-        "feature_version": 2,
+        "feature_version": 3,
         "lexicon": {"window": 1, "weight": 1.0},
         "codes": list(codes),
         "thresholds": dict(zip(codes, thresholds, strict=True)),
@@ -96,11 +97,21 @@ def session(*lines: tuple[str, str]) -> list[Utterance]:
 def test_features_join_neighbours_and_the_talk_around():
     emb = np.arange(5 * DIM, dtype=np.float32).reshape(5, DIM)
     rows = context_features(emb, ["officer", "client"] * 2 + ["officer"], ["Why?", "a b c", "x", "y", "z"])
-    assert rows.shape == (5, 4 * DIM + 4)
+    assert rows.shape == (5, 5 * DIM + 4)
     assert np.allclose(rows[2, :DIM], emb[2])
     assert np.allclose(rows[2, DIM : 2 * DIM], emb[1]) and np.allclose(rows[0, DIM : 2 * DIM], 0)
     assert np.allclose(rows[2, 2 * DIM : 3 * DIM], emb[3]) and np.allclose(rows[4, 2 * DIM : 3 * DIM], 0)
     assert np.allclose(rows[0, 3 * DIM : 4 * DIM], emb[1:4].mean(0))  # itself left out
+    # the discussion: everything within DISCUSSION either side, itself included, at unit length
+    discussion = emb.sum(0) / np.linalg.norm(emb.sum(0))
+    assert np.allclose(rows[0, 4 * DIM : 5 * DIM], discussion) and np.allclose(
+        rows[4, 4 * DIM : 5 * DIM], discussion
+    )
+    # ... and no further: in a long session the first line's discussion ends DISCUSSION lines on
+    long = np.random.default_rng(0).random((3 * DISCUSSION, DIM)).astype(np.float32)
+    first = context_features(long, ["client"] * len(long), ["x"] * len(long))[0, 4 * DIM : 5 * DIM]
+    reach = long[: DISCUSSION + 1].sum(0)
+    assert np.allclose(first, reach / np.linalg.norm(reach), atol=1e-6)
     assert list(rows[0, -4:-1]) == [1.0, 0.0, 1.0] and list(rows[1, -4:-1]) == [0.0, 1.0, 0.0]
 
 

@@ -38,13 +38,9 @@ import re
 
 from sessioncoder.coding.codebook import Codebook
 from sessioncoder.schema import CodeAssignment, TopicSegment, Utterance
+from sessioncoder.text import words
 
 REFLECTION_CODES = frozenset({"mi.simple_reflection", "mi.complex_reflection"})
-_WORDS = re.compile(r"[a-z']+")
-
-
-def words(text: str) -> list[str]:
-    return _WORDS.findall(text.lower().replace("’", "'"))
 
 
 @functools.cache
