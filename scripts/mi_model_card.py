@@ -143,13 +143,14 @@ LARGER_ENCODER = (
     "network trained jointly, 4 epochs: `train_mi_model.py --encoder-dir`), fold 0: 0.757 / 0.568 against "
     "MiniLM's 0.726 / 0.528 (+0.031 / +0.040), but fold 1: 0.729 / 0.500 against 0.723 / 0.501 (+0.006 / "
     "-0.001), fold 2: 0.772 / 0.601 against 0.756 / 0.584 (+0.017 / +0.017), fold 3: 0.757 / 0.550 "
-    "against 0.753 / 0.540 (+0.004 / +0.010); over four folds 0.754 / 0.555 against 0.740 / 0.538, "
-    "+0.014 / +0.017. Added to MiniLM's five-fold 0.744 / 0.534 that gain gives about 0.758 / 0.551, "
-    "short of the 0.78 / 0.60 targets. Each fold trains in 50-120 minutes on 2 cores: resumable, the "
-    "CV runs over several working sessions; fold 4 is not yet measured (held-out predictions in "
+    "against 0.753 / 0.540 (+0.004 / +0.010), fold 4: 0.760 / 0.536 against 0.764 / 0.518 (-0.004 / "
+    "+0.018); over the five folds 0.755 ± 0.016 / 0.551 ± 0.037 against 0.744 ± 0.019 / 0.534 ± 0.031, "
+    "+0.011 / +0.017: short of the 0.78 / 0.60 targets. Each fold trains in 50-120 minutes on 2 cores "
+    "(resumable; held-out predictions in "
     "`models/mi-experiments/mpnet/`). At 5.8 times MiniLM's inference time it cannot be the default "
-    "(150 utterances/s); it can ship as `--mi-model accurate` "
-    "once all five folds are in. Not shipped."
+    "(150 utterances/s). As `--mi-model accurate` it would need a 768-wide inference path, its own ONNX "
+    "export and its own code model (the code model reads MiniLM's embeddings) for about one point of "
+    "macro-F1, still under the targets and within a fold's spread. Not shipped."
 )
 
 # Measured by hand for issue 12 (the figures bench/bench_mi.py prints for the shipped and int8 builds):
