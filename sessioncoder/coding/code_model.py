@@ -77,16 +77,20 @@ def context_features(emb: np.ndarray, roles: list[str], texts: list[str]) -> np.
     zero = np.zeros((1, dim))
     previous = np.vstack([zero, emb[:-1]]) if n else emb
     following = np.vstack([emb[1:], zero]) if n else emb
-    # mean of the neighbours within WINDOW, the utterance itself left out, from a running sum
-    padded = np.vstack([np.zeros((WINDOW + 1, dim)), emb, np.zeros((WINDOW, dim))])
-    running = np.cumsum(padded, axis=0)
-    totals = running[2 * WINDOW + 1 :] - running[:n]
-    index = np.arange(n)
-    counts = (np.minimum(n - 1, index + WINDOW) - np.maximum(0, index - WINDOW) + 1).astype(np.float64)
-    around = (totals - emb) / np.maximum(counts - 1, 1)[:, None]
-    # the discussion: the utterances within DISCUSSION either side and itself, summed, unit length
+    # sums over a window either side, the utterance itself included, from one running sum
     running = np.vstack([np.zeros((1, dim)), np.cumsum(emb, axis=0)])
-    discussion = running[np.minimum(index + DISCUSSION + 1, n)] - running[np.maximum(index - DISCUSSION, 0)]
+    index = np.arange(n)
+
+    def within(reach: int) -> tuple[np.ndarray, np.ndarray]:
+        """The sum of the embeddings within ``reach`` either side of each utterance, and how many."""
+        first, end = np.maximum(index - reach, 0), np.minimum(index + reach + 1, n)
+        return running[end] - running[first], (end - first).astype(np.float64)
+
+    # the mean of the neighbours within WINDOW, the utterance itself left out
+    totals, counts = within(WINDOW)
+    around = (totals - emb) / np.maximum(counts - 1, 1)[:, None]
+    # the discussion: everything within DISCUSSION either side, at unit length
+    discussion, _ = within(DISCUSSION)
     discussion /= np.maximum(np.linalg.norm(discussion, axis=1, keepdims=True), 1e-9)
     form = np.array(
         [
@@ -348,8 +352,8 @@ class CodeModelCoder:
             code = self.model.codes[j]
             p = float(probabilities[i, j])
             agreement = self.model.agreement(p, j)
-            words = self.model.telling_terms(features, i, j) if features is not None else []
-            said = f"; words: {', '.join(repr(w) for w in words)}" if words else ""
+            telling = self.model.telling_terms(features, i, j) if features is not None else []
+            said = f"; words: {', '.join(repr(w) for w in telling)}" if telling else ""
             result[i].append(
                 CodeAssignment(
                     code=code,
