@@ -110,7 +110,7 @@ class Session:
 # part in the choice), chosen on ta-tl 0.707, on everything 0.721.
 SPEC_TOPIC_BATCHES = (
     *("tm", "tn", "to", "tp", "tq", "tr", "ts", "tt", "tu", "tv", "tw", "tx", "ty", "tz"),
-    *("ua", "ub", "uc", "ud", "ue", "uf", "ug", "uh", "ui", "uj", "uk", "ul"),
+    *("ua", "ub", "uc", "ud", "ue", "uf", "ug", "uh", "ui", "uj", "uk", "ul", "um", "un", "uo", "up"),
 )
 
 
